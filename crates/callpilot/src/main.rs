@@ -1,0 +1,37 @@
+//! The `callpilot` binary: thin command-line glue over the library crates.
+
+mod cli;
+mod logging;
+mod models_cmd;
+mod serve_cmd;
+mod simulate_cmd;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    // A `.env` file in the working directory fills in variables that aren't already set.
+    let _ = dotenvy::dotenv();
+    let cli = cli::Cli::parse();
+    logging::init(cli.log_format, cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            cli::Command::Serve(args) => serve_cmd::run(args).await,
+            cli::Command::Simulate(args) => simulate_cmd::run(args).await,
+            cli::Command::Models(args) => models_cmd::run(args),
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! `callpilot serve`.
+
+use anyhow::Context;
+use server::{AgentRegistry, AppState, ServerConfig};
+use speech::pool::SpeechPool;
+
+use crate::cli::ServeArgs;
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let agents = AgentRegistry::load(&args.agent)
+        .with_context(|| format!("loading agents (default {})", args.agent.display()))?;
+    let store = store::Store::connect(&args.database_url)
+        .await
+        .with_context(|| format!("opening database {}", args.database_url))?;
+    let models = speech::models::ModelDir::new(args.models_dir.clone());
+    // Models load once per process and are shared by every call.
+    let started = std::time::Instant::now();
+    let (stt, tts) = speech::local::load_local(&models, args.stt_threads)
+        .context("loading local speech models (run `callpilot models install`)")?;
+    tracing::info!(
+        stt = stt.name(),
+        tts = tts.name(),
+        ms = started.elapsed().as_millis() as u64,
+        "speech models loaded"
+    );
+    let pool = SpeechPool::new(stt, tts, args.stt_workers, args.tts_workers);
+    let config = ServerConfig {
+        listen: args.listen,
+        public_url: args.public_url.map(|u| u.trim_end_matches('/').to_string()),
+        twilio_auth_token: args.twilio_auth_token.filter(|t| !t.is_empty()),
+    };
+    if config.twilio_auth_token.is_none() {
+        tracing::warn!("TWILIO_AUTH_TOKEN is not set: webhook signatures are NOT checked");
+    }
+    let state = AppState::new(config, store, agents, pool);
+    server::serve(state).await?;
+    Ok(())
+}

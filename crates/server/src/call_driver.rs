@@ -1,0 +1,320 @@
+//! The thin tokio driver of one call: Media Streams socket ⇄ [`Conversation`] ⇄ speech, brain, store.
+//!
+//! All turn-taking decisions live in the sans-IO engine; this loop only turns websocket messages
+//! and finished background jobs into engine inputs, engine outputs into websocket messages and
+//! jobs, and sleeps until the engine's next deadline.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use audio::{Frame, FRAME_SAMPLES_8K};
+use axum::extract::ws::{Message, WebSocket};
+use brain::{CallerInput, DialogueState, ReplyAction};
+use conversation::{Conversation, ConversationEvent, Input, Output, TurnConfig, TurnId};
+use futures_util::{SinkExt, StreamExt};
+use telephony::media_stream::{self, MediaTrack, StreamEvent};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::agents::LoadedAgent;
+use crate::call_record::{CallRecorder, StoreOp};
+use crate::AppState;
+
+/// Results of background jobs, fed back into the engine.
+enum JobDone {
+    Transcript(Input),
+    Speech(Input),
+}
+
+/// Runs one Media Streams connection to its end.
+pub(crate) async fn run(socket: WebSocket, state: AppState) {
+    let _active = state.call_guard();
+    let (mut tx, mut rx) = socket.split();
+
+    // Twilio sends `connected` then `start`; nothing can happen before we know the stream.
+    let start = loop {
+        match rx.next().await {
+            Some(Ok(Message::Text(text))) => match media_stream::parse_inbound(&text) {
+                Ok(StreamEvent::Start { start, .. }) => break start,
+                Ok(StreamEvent::Connected { .. }) => continue,
+                Ok(other) => {
+                    tracing::warn!(event = ?other, "media stream: message before start, skipped");
+                }
+                Err(e) => tracing::warn!(error = %e, "media stream: malformed message skipped"),
+            },
+            Some(Ok(Message::Close(_))) | None => return,
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "media stream: socket error before start");
+                return;
+            }
+        }
+    };
+    let stream_sid = start.stream_sid.clone();
+    let call_sid = start.call_sid.clone();
+    let agent_name = start.custom_parameters.get("agent").cloned();
+    let agent = match state.agents.get(agent_name.as_deref()) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, %call_sid, "unknown agent requested; using the default agent");
+            match state.agents.get(None) {
+                Ok(a) => a,
+                Err(_) => return,
+            }
+        }
+    };
+    tracing::info!(%call_sid, %stream_sid, agent = %agent.config.name, "call streaming");
+
+    let recorder = CallRecorder::spawn(state.store.clone(), call_sid.clone());
+    recorder.send(StoreOp::StreamStarted {
+        stream_sid: stream_sid.clone(),
+        account_sid: start.account_sid.clone(),
+        agent: agent.config.name.clone(),
+    });
+
+    let mut driver = Driver::new(state, agent, recorder, stream_sid.clone());
+    let (jobs_tx, mut jobs_rx) = mpsc::unbounded_channel::<JobDone>();
+    driver.jobs_tx = Some(jobs_tx);
+    driver.feed(Input::Start, Instant::now());
+
+    let mut ended_by = "caller";
+    'call: loop {
+        // Send whatever the engine produced.
+        for msg in driver.take_outbox() {
+            if tx.send(Message::Text(msg.into())).await.is_err() {
+                ended_by = "socket";
+                break 'call;
+            }
+        }
+        if driver.hangup_requested {
+            ended_by = "agent";
+            break;
+        }
+        let deadline = driver.conversation.poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            msg = rx.next() => match msg {
+                Some(Ok(Message::Text(text))) => {
+                    if driver.on_stream_message(&text) {
+                        break 'call;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None => break 'call,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, %call_sid, "media stream socket error");
+                    ended_by = "socket";
+                    break 'call;
+                }
+            },
+            Some(done) = jobs_rx.recv() => {
+                let input = match done { JobDone::Transcript(i) | JobDone::Speech(i) => i };
+                driver.feed(input, Instant::now());
+            }
+            _ = sleep => driver.feed(Input::Tick, Instant::now()),
+        }
+    }
+
+    // The far end hung up (or the socket died): let the engine close the books on open turns.
+    if ended_by != "agent" {
+        driver.feed(Input::Hangup, Instant::now());
+        let _ = driver.take_outbox();
+    } else {
+        let _ = tx.send(Message::Close(None)).await;
+    }
+    driver.abort_jobs();
+    driver.recorder.send(StoreOp::Ended { by: ended_by.to_string() });
+    tracing::info!(%call_sid, ended_by, "call ended");
+}
+
+struct Driver {
+    state: AppState,
+    agent: Arc<LoadedAgent>,
+    recorder: CallRecorder,
+    stream_sid: String,
+    conversation: Conversation,
+    dialogue: DialogueState,
+    outbox: Vec<String>,
+    jobs: HashMap<TurnId, Vec<JoinHandle<()>>>,
+    jobs_tx: Option<mpsc::UnboundedSender<JobDone>>,
+    hangup_requested: bool,
+}
+
+impl Driver {
+    fn new(state: AppState, agent: Arc<LoadedAgent>, recorder: CallRecorder, stream_sid: String) -> Self {
+        let now = Instant::now();
+        let mut config = TurnConfig {
+            greeting: Some(agent.brain.greeting()),
+            ..TurnConfig::default()
+        };
+        if let Some(ms) = agent.config.turn.end_of_turn_silence_ms {
+            config.end_of_turn_silence = std::time::Duration::from_millis(u64::from(ms));
+        }
+        if let Some(ms) = agent.config.turn.barge_in_min_speech_ms {
+            config.barge_in_min_speech = std::time::Duration::from_millis(u64::from(ms));
+        }
+        Driver {
+            state,
+            agent,
+            recorder,
+            stream_sid,
+            conversation: Conversation::new(config, now),
+            dialogue: DialogueState::default(),
+            outbox: Vec::new(),
+            jobs: HashMap::new(),
+            jobs_tx: None,
+            hangup_requested: false,
+        }
+    }
+
+    fn take_outbox(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// Handles one inbound websocket text message. Returns true when the stream has stopped.
+    fn on_stream_message(&mut self, text: &str) -> bool {
+        let now = Instant::now();
+        match media_stream::parse_inbound(text) {
+            Ok(StreamEvent::Media { media, .. }) => {
+                if media.track == MediaTrack::Inbound {
+                    match media.decode_payload() {
+                        Ok(bytes) => {
+                            for chunk in bytes.chunks(FRAME_SAMPLES_8K) {
+                                self.feed(Input::CallerAudio(Frame::from_mulaw(chunk)), now);
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "media payload is not base64; skipped"),
+                    }
+                }
+            }
+            Ok(StreamEvent::Mark { mark, .. }) => self.feed(Input::PlaybackMark(mark.name), now),
+            Ok(StreamEvent::Dtmf { dtmf, .. }) => {
+                if let Some(c) = dtmf.digit.chars().next() {
+                    self.feed(Input::Dtmf(c), now);
+                }
+            }
+            Ok(StreamEvent::Stop { .. }) => return true,
+            Ok(StreamEvent::Connected { .. }) | Ok(StreamEvent::Start { .. }) => {
+                tracing::warn!("media stream: duplicate connected/start skipped");
+            }
+            Err(e) => tracing::warn!(error = %e, "media stream: message skipped"),
+        }
+        false
+    }
+
+    /// Feeds one input and carries out every output it causes (outputs may cause more inputs,
+    /// e.g. the brain answering synchronously).
+    fn feed(&mut self, input: Input, now: Instant) {
+        let mut pending = vec![input];
+        while let Some(input) = pending.pop() {
+            self.conversation.handle(input, now);
+            let mut follow_ups = Vec::new();
+            while let Some(out) = self.conversation.poll_output() {
+                self.dispatch(out, &mut follow_ups);
+            }
+            // Keep order: earlier follow-ups are handled first.
+            follow_ups.reverse();
+            pending.extend(follow_ups);
+        }
+    }
+
+    fn dispatch(&mut self, out: Output, follow_ups: &mut Vec<Input>) {
+        match out {
+            Output::SendAudio(frame) => {
+                let payload = media_stream::encode_payload(&frame.to_mulaw());
+                self.outbox.push(media_stream::media_message(&self.stream_sid, &payload));
+            }
+            Output::SendMark(name) => self.outbox.push(media_stream::mark_message(&self.stream_sid, &name)),
+            Output::ClearPlayback => self.outbox.push(media_stream::clear_message(&self.stream_sid)),
+            Output::Transcribe { utterance, pcm8k } => {
+                let speech = self.state.speech.clone();
+                let tx = self.jobs_tx.clone();
+                let recorder = self.recorder.clone();
+                tokio::spawn(async move {
+                    let text = match speech.transcribe(pcm8k, audio::SAMPLE_RATE_8K).await {
+                        Ok(t) => t,
+                        Err(e) => {
+                            // An STT failure must not leave the caller in silence: an empty
+                            // transcript sends the engine back to listening, and the event is kept.
+                            recorder.send(StoreOp::Event {
+                                kind: "stt_failed".into(),
+                                data: serde_json::json!({ "error": e.to_string() }),
+                            });
+                            String::new()
+                        }
+                    };
+                    if let Some(tx) = tx {
+                        let _ = tx.send(JobDone::Transcript(Input::Transcript { utterance, text }));
+                    }
+                });
+            }
+            Output::AskBrain { turn, input } => {
+                let caller_input = match input {
+                    conversation::CallerInput::Speech(s) => CallerInput::Speech(s),
+                    conversation::CallerInput::Dtmf(d) => CallerInput::Dtmf(d),
+                };
+                let reply = self.agent.brain.respond(&mut self.dialogue, &caller_input);
+                self.recorder.send(StoreOp::Event {
+                    kind: "brain_reply".into(),
+                    data: serde_json::json!({
+                        "turn": turn.0,
+                        "intent": reply.intent,
+                        "confidence": reply.confidence,
+                        "action": format!("{:?}", reply.action),
+                    }),
+                });
+                let end_call = matches!(reply.action, ReplyAction::EndCall);
+                follow_ups.push(Input::ReplyText { turn, text: reply.text });
+                follow_ups.push(Input::ReplyDone { turn, end_call });
+            }
+            Output::CancelTurn(turn) => {
+                if let Some(handles) = self.jobs.remove(&turn) {
+                    for h in handles {
+                        h.abort();
+                    }
+                }
+            }
+            Output::Synthesize { turn, seq, text } => {
+                let speech = self.state.speech.clone();
+                let tx = self.jobs_tx.clone();
+                let handle = tokio::spawn(async move {
+                    let input = match speech.synthesize(text).await {
+                        Ok(a) => {
+                            let pcm8k = audio::resample_i16(&a.samples, a.sample_rate, audio::SAMPLE_RATE_8K);
+                            Input::SpeechAudio { turn, seq, pcm8k }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "speech synthesis failed for a sentence");
+                            Input::SpeechFailed { turn, seq }
+                        }
+                    };
+                    if let Some(tx) = tx {
+                        let _ = tx.send(JobDone::Speech(input));
+                    }
+                });
+                self.jobs.entry(turn).or_default().push(handle);
+            }
+            Output::Hangup => self.hangup_requested = true,
+            Output::Event(ev) => self.record_event(ev),
+        }
+    }
+
+    fn record_event(&mut self, ev: ConversationEvent) {
+        self.recorder.send(StoreOp::from_event(ev));
+    }
+
+    fn abort_jobs(&mut self) {
+        for (_, handles) in self.jobs.drain() {
+            for h in handles {
+                h.abort();
+            }
+        }
+        self.jobs_tx = None;
+    }
+}

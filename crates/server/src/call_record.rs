@@ -1,0 +1,114 @@
+//! Writes a call's turns and events to the store from a task of its own, in order, so that a
+//! slow disk never delays the call's audio loop.
+
+use conversation::ConversationEvent;
+use store::Store;
+use tokio::sync::mpsc;
+
+/// One write to the call's record.
+pub(crate) enum StoreOp {
+    StreamStarted { stream_sid: String, account_sid: String, agent: String },
+    Turn(store::NewTurn),
+    Event { kind: String, data: serde_json::Value },
+    Ended { by: String },
+}
+
+impl StoreOp {
+    /// Maps an engine event to its record: finished turns become turns, the rest events.
+    pub(crate) fn from_event(ev: ConversationEvent) -> StoreOp {
+        match ev {
+            ConversationEvent::TurnFinished(t) => StoreOp::Turn(store::NewTurn {
+                speaker: match t.speaker {
+                    conversation::Speaker::Caller => store::Speaker::Caller,
+                    conversation::Speaker::Agent => store::Speaker::Agent,
+                },
+                text: t.text,
+                interrupted: t.interrupted,
+                at_ms: t.at.as_millis() as i64,
+                timings: store::TurnTimings {
+                    end_of_speech_to_transcript_ms: t.timings.end_of_speech_to_transcript.map(ms),
+                    transcript_to_reply_ms: t.timings.transcript_to_reply.map(ms),
+                    reply_to_first_audio_ms: t.timings.reply_to_first_audio.map(ms),
+                    end_of_speech_to_first_audio_ms: t.timings.end_of_speech_to_first_audio.map(ms),
+                },
+                intent: None,
+            }),
+            other => StoreOp::Event {
+                kind: other.kind().to_string(),
+                data: serde_json::json!({ "detail": format!("{other:?}") }),
+            },
+        }
+    }
+}
+
+fn ms(d: std::time::Duration) -> i64 {
+    d.as_millis() as i64
+}
+
+/// Handle to the call's writer task.
+#[derive(Clone)]
+pub(crate) struct CallRecorder {
+    tx: mpsc::UnboundedSender<StoreOp>,
+}
+
+impl CallRecorder {
+    /// Starts the writer task for `call_sid`.
+    pub(crate) fn spawn(store: Store, call_sid: String) -> CallRecorder {
+        let (tx, mut rx) = mpsc::unbounded_channel::<StoreOp>();
+        tokio::spawn(async move {
+            while let Some(op) = rx.recv().await {
+                if let Err(e) = apply(&store, &call_sid, op).await {
+                    tracing::error!(%call_sid, error = %e, "could not write call record");
+                }
+            }
+        });
+        CallRecorder { tx }
+    }
+
+    /// Queues a write (never blocks).
+    pub(crate) fn send(&self, op: StoreOp) {
+        let _ = self.tx.send(op);
+    }
+}
+
+async fn apply(store: &Store, call_sid: &str, op: StoreOp) -> Result<(), store::StoreError> {
+    match op {
+        StoreOp::StreamStarted { stream_sid, account_sid, agent } => {
+            // A `start` for a call we have not seen (webhook served elsewhere, or a stream from
+            // other TwiML) creates the record instead of failing.
+            store
+                .upsert_call(&store::NewCall {
+                    call_sid: call_sid.to_string(),
+                    account_sid: Some(account_sid),
+                    direction: None,
+                    from_number: None,
+                    to_number: None,
+                    agent: Some(agent),
+                })
+                .await?;
+            let rank = telephony::webhook::CallStatus::InProgress.rank() as i32;
+            store
+                .record_status(&store::StatusUpdate {
+                    call_sid: call_sid.to_string(),
+                    status: "in-progress".into(),
+                    rank,
+                    sequence_number: None,
+                    event_timestamp: None,
+                })
+                .await?;
+            store.set_stream_sid(call_sid, &stream_sid).await?;
+            store
+                .add_event(call_sid, "stream_started", &serde_json::json!({ "stream_sid": stream_sid }))
+                .await
+        }
+        StoreOp::Turn(t) => store.add_turn(call_sid, &t).await,
+        StoreOp::Event { kind, data } => store.add_event(call_sid, &kind, &data).await,
+        StoreOp::Ended { by } => {
+            store
+                .add_event(call_sid, "stream_ended", &serde_json::json!({ "ended_by": by }))
+                .await?;
+            let completed = telephony::webhook::CallStatus::Completed.rank() as i32;
+            store.finish_call(call_sid, "completed", completed).await
+        }
+    }
+}

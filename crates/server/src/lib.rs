@@ -1,0 +1,73 @@
+//! callpilot's server: axum routes for Twilio's webhooks and Media Streams websocket, and the thin
+//! tokio driver that connects each call's sans-IO [`conversation::Conversation`] to the socket,
+//! the speech pool, the brain and the store.
+
+mod agents;
+mod call_driver;
+mod call_record;
+mod config;
+mod error;
+mod media_stream;
+mod signature_check;
+mod state;
+mod twilio_webhooks;
+
+use std::net::SocketAddr;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use agents::AgentRegistry;
+pub use config::ServerConfig;
+pub use error::ServerError;
+pub use state::AppState;
+
+/// Builds the router with every route of the server.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/twilio/voice", post(twilio_webhooks::voice))
+        .route("/twilio/status", post(twilio_webhooks::status))
+        .route("/twilio/media", get(media_stream::upgrade))
+        .with_state(state)
+}
+
+async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "status": "ok",
+        "agents": state.agents.names(),
+        "stt": state.speech.stt_name(),
+        "tts": state.speech.tts_name(),
+        "active_calls": state.active_calls(),
+    }))
+}
+
+/// Binds `config.listen` and serves until ctrl-c / SIGTERM.
+pub async fn serve(state: AppState) -> Result<(), ServerError> {
+    let listen = state.config.listen.clone();
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| ServerError::Bind(listen.clone(), e))?;
+    let addr: SocketAddr = listener.local_addr().map_err(|e| ServerError::Bind(listen.clone(), e))?;
+    tracing::info!(%addr, public_url = ?state.config.public_url, "callpilot listening");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(ServerError::Serve)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

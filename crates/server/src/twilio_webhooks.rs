@@ -1,0 +1,140 @@
+//! `POST /twilio/voice` (answer a call with a Media Stream) and `POST /twilio/status`
+//! (call status callbacks, recorded idempotently).
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use telephony::twiml::{Connect, Hangup, Response as Twiml, Say, Stream};
+use telephony::webhook::{CallStatus, StatusCallback, VoiceWebhook};
+
+use crate::signature_check::{check_webhook, public_ws_base};
+use crate::AppState;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct VoiceQuery {
+    /// Which agent answers (file stem); the default agent when absent.
+    agent: Option<String>,
+}
+
+fn form_pairs(body: &[u8]) -> Result<Vec<(String, String)>, StatusCode> {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).map_err(|e| {
+        tracing::warn!(error = %e, "webhook body is not form-encoded");
+        StatusCode::BAD_REQUEST
+    })
+}
+
+fn xml(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
+}
+
+/// Answers an incoming (or outbound-api) call: records it and connects a bidirectional stream.
+pub(crate) async fn voice(
+    State(state): State<AppState>,
+    Query(q): Query<VoiceQuery>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let params = match form_pairs(&body) {
+        Ok(p) => p,
+        Err(code) => return code.into_response(),
+    };
+    if let Err(code) = check_webhook(&state, &headers, &uri, &params) {
+        return code.into_response();
+    }
+    let hook = match VoiceWebhook::from_pairs(&params) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(error = %e, "voice webhook is missing fields");
+            return (StatusCode::BAD_REQUEST, e.to_string()).into_response();
+        }
+    };
+    let agent = match state.agents.get(q.agent.as_deref()) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, call_sid = %hook.call_sid, "voice webhook asked for an unknown agent");
+            // Tell the caller rather than failing the webhook (Twilio would play an error).
+            let doc = Twiml::new()
+                .push(Say::new("Sorry, this line is not configured. Goodbye."))
+                .push(Hangup::new())
+                .to_xml();
+            return xml(doc);
+        }
+    };
+    let agent_key = q.agent.clone().unwrap_or_else(|| state.agents.default_name().to_string());
+    let status = hook.call_status.parse::<CallStatus>().ok();
+    let new_call = store::NewCall {
+        call_sid: hook.call_sid.clone(),
+        account_sid: Some(hook.account_sid.clone()),
+        direction: Some(hook.direction.clone()),
+        from_number: Some(hook.from.clone()),
+        to_number: Some(hook.to.clone()),
+        agent: Some(agent.config.name.clone()),
+    };
+    let status_update = store::StatusUpdate {
+        call_sid: hook.call_sid.clone(),
+        status: hook.call_status.clone(),
+        rank: status.map(|s| s.rank() as i32).unwrap_or(0),
+        sequence_number: None,
+        event_timestamp: None,
+    };
+    let recorded = match state.store.upsert_call(&new_call).await {
+        Ok(_) => state.store.record_status(&status_update).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = recorded {
+        // Answer the call anyway: losing the phone call is worse than a late record (the stream's
+        // `start` creates the record again).
+        tracing::error!(error = %e, call_sid = %hook.call_sid, "could not record call");
+    }
+    tracing::info!(call_sid = %hook.call_sid, from = %hook.from, to = %hook.to, agent = %agent_key, "incoming call");
+    let stream_url = format!("{}/twilio/media", public_ws_base(&state, &headers));
+    let stream = Stream::new(stream_url)
+        .parameter("call_sid", hook.call_sid.as_str())
+        .parameter("agent", agent_key.as_str());
+    let doc = Twiml::new()
+        .push(Connect::new().stream(stream))
+        // When our side closes the stream the call continues here: hang up.
+        .push(Hangup::new())
+        .to_xml();
+    xml(doc)
+}
+
+/// Records a call status callback. Duplicates and out-of-order deliveries are normal.
+pub(crate) async fn status(State(state): State<AppState>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+    let params = match form_pairs(&body) {
+        Ok(p) => p,
+        Err(code) => return code.into_response(),
+    };
+    if let Err(code) = check_webhook(&state, &headers, &uri, &params) {
+        return code.into_response();
+    }
+    let cb = match StatusCallback::from_pairs(&params) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "status callback is missing fields");
+            return (StatusCode::BAD_REQUEST, e.to_string()).into_response();
+        }
+    };
+    let rank = cb.call_status.parse::<CallStatus>().map(|s| s.rank() as i32).unwrap_or(0);
+    let update = store::StatusUpdate {
+        call_sid: cb.call_sid.clone(),
+        status: cb.call_status.clone(),
+        rank,
+        sequence_number: cb.sequence_number.map(|n| n as i64),
+        event_timestamp: cb.timestamp.clone(),
+    };
+    match state.store.record_status(&update).await {
+        Ok(outcome) => {
+            tracing::info!(call_sid = %cb.call_sid, status = %cb.call_status, ?outcome, "status callback");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, call_sid = %cb.call_sid, "could not record status callback");
+            // 5xx makes Twilio log the failure; the callback is lost only if Twilio doesn't retry.
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}

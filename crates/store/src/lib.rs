@@ -1,0 +1,17 @@
+//! Persistence for callpilot: calls, their Twilio status history, conversation turns (with
+//! latency timings) and free-form call events, in SQLite via `sqlx`.
+//!
+//! The schema lives in `migrations/` and is embedded in the binary; [`Store::connect`] applies
+//! it. All writes are idempotent or append-only so that Twilio's retried and out-of-order
+//! callbacks are safe to feed in as they come. Timestamps are unix epoch milliseconds.
+
+mod error;
+mod records;
+mod store;
+
+pub use error::StoreError;
+pub use records::{
+    CallDetail, CallEventRecord, CallRecord, NewCall, NewTurn, Speaker, StatusEventRecord,
+    StatusOutcome, StatusUpdate, TurnRecord, TurnTimings,
+};
+pub use store::Store;
