@@ -57,7 +57,10 @@ impl std::fmt::Debug for Frame {
 
 /// Splits 8 kHz PCM into 20 ms frames; the last partial frame is padded with silence.
 pub fn split_frames(pcm8k: &[i16]) -> Vec<Frame> {
-    pcm8k.chunks(FRAME_SAMPLES_8K).map(Frame::from_slice).collect()
+    pcm8k
+        .chunks(FRAME_SAMPLES_8K)
+        .map(Frame::from_slice)
+        .collect()
 }
 
 /// Joins frames back into one PCM buffer.
@@ -85,7 +88,9 @@ mod tests {
 
     #[test]
     fn mulaw_frame_round_trip_is_close() {
-        let pcm: Vec<i16> = (0..160).map(|i| ((i as f32 * 0.2).sin() * 8000.0) as i16).collect();
+        let pcm: Vec<i16> = (0..160)
+            .map(|i| ((i as f32 * 0.2).sin() * 8000.0) as i16)
+            .collect();
         let f = Frame::from_slice(&pcm);
         let back = Frame::from_mulaw(&f.to_mulaw());
         for (a, b) in f.0.iter().zip(back.0.iter()) {

@@ -33,14 +33,22 @@ pub fn resample(input: &[f32], from_hz: u32, to_hz: u32) -> Vec<f32> {
             norm += w;
         }
         // Normalising by the kernel sum keeps DC gain at exactly 1 at the buffer's edges too.
-        out.push(if norm.abs() > 1e-9 { (acc / norm) as f32 } else { 0.0 });
+        out.push(if norm.abs() > 1e-9 {
+            (acc / norm) as f32
+        } else {
+            0.0
+        });
     }
     out
 }
 
 fn kernel(t: f64, cutoff: f64, half_width: f64) -> f64 {
     let x = t * cutoff;
-    let sinc = if x.abs() < 1e-9 { 1.0 } else { (PI * x).sin() / (PI * x) };
+    let sinc = if x.abs() < 1e-9 {
+        1.0
+    } else {
+        (PI * x).sin() / (PI * x)
+    };
     // Blackman window over [-half_width, half_width].
     let p = (t + half_width) / (2.0 * half_width);
     let window = 0.42 - 0.5 * (2.0 * PI * p).cos() + 0.08 * (4.0 * PI * p).cos();
@@ -114,7 +122,11 @@ mod tests {
         let x = sine(440.0, 8000, 0.5);
         let y = resample(&x, 8000, 16000);
         let expected = sine(440.0, 16000, 0.5);
-        let err: Vec<f32> = y[200..7800].iter().zip(&expected[200..7800]).map(|(a, b)| a - b).collect();
+        let err: Vec<f32> = y[200..7800]
+            .iter()
+            .zip(&expected[200..7800])
+            .map(|(a, b)| a - b)
+            .collect();
         assert!(rms(&err) < 0.01, "error {}", rms(&err));
     }
 }

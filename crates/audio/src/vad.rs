@@ -54,7 +54,9 @@ impl VoiceDetector {
         let mut best: Option<f32> = None;
         let mut consumed = 0;
         while self.buf.len() - consumed >= CHUNK {
-            let p = self.detector.predict_i16(&self.buf[consumed..consumed + CHUNK]);
+            let p = self
+                .detector
+                .predict_i16(&self.buf[consumed..consumed + CHUNK]);
             best = Some(best.map_or(p, |b: f32| b.max(p)));
             consumed += CHUNK;
         }
@@ -98,12 +100,18 @@ mod tests {
         let mut speech_frames = 0;
         for k in 0..100 {
             let pcm: Vec<i16> = (0..160)
-                .map(|i| (((k * 160 + i) as f32 * 2.0 * std::f32::consts::PI * 440.0 / 8000.0).sin() * 6000.0) as i16)
+                .map(|i| {
+                    (((k * 160 + i) as f32 * 2.0 * std::f32::consts::PI * 440.0 / 8000.0).sin()
+                        * 6000.0) as i16
+                })
                 .collect();
             if vad.is_speech(&Frame::from_slice(&pcm)) {
                 speech_frames += 1;
             }
         }
-        assert!(speech_frames < 20, "{speech_frames} of 100 tone frames called speech");
+        assert!(
+            speech_frames < 20,
+            "{speech_frames} of 100 tone frames called speech"
+        );
     }
 }

@@ -50,7 +50,8 @@ pub fn read_wav<R: Read>(mut r: R) -> Result<(Vec<i16>, u32), WavError> {
     let mut fmt: Option<(u16, u16, u32, u16)> = None;
     while pos + 8 <= all.len() {
         let id = &all[pos..pos + 4];
-        let len = u32::from_le_bytes([all[pos + 4], all[pos + 5], all[pos + 6], all[pos + 7]]) as usize;
+        let len =
+            u32::from_le_bytes([all[pos + 4], all[pos + 5], all[pos + 6], all[pos + 7]]) as usize;
         let body_start = pos + 8;
         let body_end = (body_start + len).min(all.len());
         let body = &all[body_start..body_end];
@@ -98,6 +99,9 @@ mod tests {
 
     #[test]
     fn garbage_is_rejected_clearly() {
-        assert!(matches!(read_wav(&b"hello world, not audio"[..]), Err(WavError::NotWav)));
+        assert!(matches!(
+            read_wav(&b"hello world, not audio"[..]),
+            Err(WavError::NotWav)
+        ));
     }
 }

@@ -47,7 +47,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
     pub twilio_auth_token: Option<String>,
     /// Database URL (SQLite file).
-    #[arg(long, env = "CALLPILOT_DATABASE_URL", default_value = "sqlite://./data/callpilot.db")]
+    #[arg(
+        long,
+        env = "CALLPILOT_DATABASE_URL",
+        default_value = "sqlite://./data/callpilot.db"
+    )]
     pub database_url: String,
     /// Default agent definition; other `*.toml` files in its folder are loaded too.
     #[arg(long, env = "CALLPILOT_AGENT", default_value = "agents/demo.toml")]
@@ -75,7 +79,11 @@ pub struct SimulateArgs {
     #[arg(long)]
     pub script: PathBuf,
     /// The server to call.
-    #[arg(long, env = "CALLPILOT_SIM_SERVER", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "CALLPILOT_SIM_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub server: String,
     /// The public URL the server was given (signatures are computed over it).
     #[arg(long, env = "CALLPILOT_PUBLIC_URL")]
@@ -96,7 +104,12 @@ pub struct ModelsArgs {
     #[command(subcommand)]
     pub action: ModelsAction,
     /// Folder holding the local models.
-    #[arg(long, global = true, env = "CALLPILOT_MODELS_DIR", default_value = "models")]
+    #[arg(
+        long,
+        global = true,
+        env = "CALLPILOT_MODELS_DIR",
+        default_value = "models"
+    )]
     pub dir: PathBuf,
 }
 

@@ -17,7 +17,12 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
                 if !present {
                     missing += 1;
                 }
-                println!("{:<8} {:<28} {}", if present { "ok" } else { "MISSING" }, name, path.display());
+                println!(
+                    "{:<8} {:<28} {}",
+                    if present { "ok" } else { "MISSING" },
+                    name,
+                    path.display()
+                );
             }
             if missing > 0 {
                 anyhow::bail!("{missing} model file(s) missing: run `callpilot models install`");
@@ -30,16 +35,23 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
                 Source::Upstream => ModelSource::Upstream,
             };
             let mut bars: HashMap<String, ProgressBar> = HashMap::new();
-            let style = ProgressStyle::with_template("{spinner} {msg:<40} [{bar:30}] {bytes}/{total_bytes}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> ");
+            let style = ProgressStyle::with_template(
+                "{spinner} {msg:<40} [{bar:30}] {bytes}/{total_bytes}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
             let mut on_event = |ev: InstallEvent| render(&mut bars, &style, ev);
             let report = speech::models::install(&dir, source, &mut on_event)
                 .with_context(|| format!("installing models into {}", args.dir.display()))?;
             for bar in bars.values() {
                 bar.finish();
             }
-            println!("{report}");
+            for p in &report.installed {
+                println!("installed       {}", p.display());
+            }
+            for p in &report.already_present {
+                println!("already present {}", p.display());
+            }
             Ok(())
         }
     }
@@ -62,7 +74,8 @@ fn render(bars: &mut HashMap<String, ProgressBar>, style: &ProgressStyle, ev: In
                 bar.set_position(done);
             }
         }
-        InstallEvent::StepDone { step, detail } => {
+        InstallEvent::StepDone { step, skipped } => {
+            let detail = if skipped { "already present" } else { "done" };
             if let Some(bar) = bars.remove(&step) {
                 bar.finish_with_message(format!("{step}: {detail}"));
             } else {

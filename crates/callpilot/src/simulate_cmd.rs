@@ -13,13 +13,17 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
         .and_then(|s| s.to_str())
         .map(str::to_string);
     let models = speech::models::ModelDir::new(args.models_dir.clone());
-    let (stt, tts) = speech::local::load_local(&models, 2)
-        .context("loading local speech models for the simulated caller (run `callpilot models install`)")?;
+    let (stt, tts) = speech::local::load_local(&models, 2).context(
+        "loading local speech models for the simulated caller (run `callpilot models install`)",
+    )?;
     let cfg = sim::SimConfig {
         server: args.server.trim_end_matches('/').to_string(),
         public_url: args.public_url.clone(),
         auth_token: args.twilio_auth_token.clone().filter(|t| !t.is_empty()),
-        agent,
+        voice_path: match &agent {
+            Some(a) => format!("/twilio/voice?agent={a}"),
+            None => "/twilio/voice".to_string(),
+        },
         ..sim::SimConfig::default()
     };
     let report = sim::run_call(&cfg, &script, tts, stt)

@@ -28,12 +28,18 @@ impl AgentRegistry {
         let default = stem(default_agent);
         agents.insert(default.clone(), Arc::new(load_one(default_agent)?));
         if let Some(dir) = default_agent.parent() {
-            let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
             let entries = std::fs::read_dir(dir)
                 .map_err(|e| ServerError::AgentsDir(dir.display().to_string(), e))?;
             for entry in entries.flatten() {
                 let path = entry.path();
-                if path.extension().and_then(|e| e.to_str()) != Some("toml") || stem(&path) == default {
+                if path.extension().and_then(|e| e.to_str()) != Some("toml")
+                    || stem(&path) == default
+                {
                     continue;
                 }
                 match load_one(&path) {
@@ -74,5 +80,8 @@ fn load_one(path: &Path) -> Result<LoadedAgent, ServerError> {
 }
 
 fn stem(p: &Path) -> String {
-    p.file_stem().and_then(|s| s.to_str()).unwrap_or("agent").to_string()
+    p.file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("agent")
+        .to_string()
 }

@@ -129,7 +129,9 @@ pub(crate) async fn run(socket: WebSocket, state: AppState) {
         let _ = tx.send(Message::Close(None)).await;
     }
     driver.abort_jobs();
-    driver.recorder.send(StoreOp::Ended { by: ended_by.to_string() });
+    driver.recorder.send(StoreOp::Ended {
+        by: ended_by.to_string(),
+    });
     tracing::info!(%call_sid, ended_by, "call ended");
 }
 
@@ -147,7 +149,12 @@ struct Driver {
 }
 
 impl Driver {
-    fn new(state: AppState, agent: Arc<LoadedAgent>, recorder: CallRecorder, stream_sid: String) -> Self {
+    fn new(
+        state: AppState,
+        agent: Arc<LoadedAgent>,
+        recorder: CallRecorder,
+        stream_sid: String,
+    ) -> Self {
         let now = Instant::now();
         let mut config = TurnConfig {
             greeting: Some(agent.brain.greeting()),
@@ -189,7 +196,9 @@ impl Driver {
                                 self.feed(Input::CallerAudio(Frame::from_mulaw(chunk)), now);
                             }
                         }
-                        Err(e) => tracing::warn!(error = %e, "media payload is not base64; skipped"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "media payload is not base64; skipped")
+                        }
                     }
                 }
             }
@@ -228,10 +237,15 @@ impl Driver {
         match out {
             Output::SendAudio(frame) => {
                 let payload = media_stream::encode_payload(&frame.to_mulaw());
-                self.outbox.push(media_stream::media_message(&self.stream_sid, &payload));
+                self.outbox
+                    .push(media_stream::media_message(&self.stream_sid, &payload));
             }
-            Output::SendMark(name) => self.outbox.push(media_stream::mark_message(&self.stream_sid, &name)),
-            Output::ClearPlayback => self.outbox.push(media_stream::clear_message(&self.stream_sid)),
+            Output::SendMark(name) => self
+                .outbox
+                .push(media_stream::mark_message(&self.stream_sid, &name)),
+            Output::ClearPlayback => self
+                .outbox
+                .push(media_stream::clear_message(&self.stream_sid)),
             Output::Transcribe { utterance, pcm8k } => {
                 let speech = self.state.speech.clone();
                 let tx = self.jobs_tx.clone();
@@ -270,7 +284,10 @@ impl Driver {
                     }),
                 });
                 let end_call = matches!(reply.action, ReplyAction::EndCall);
-                follow_ups.push(Input::ReplyText { turn, text: reply.text });
+                follow_ups.push(Input::ReplyText {
+                    turn,
+                    text: reply.text,
+                });
                 follow_ups.push(Input::ReplyDone { turn, end_call });
             }
             Output::CancelTurn(turn) => {
@@ -286,7 +303,11 @@ impl Driver {
                 let handle = tokio::spawn(async move {
                     let input = match speech.synthesize(text).await {
                         Ok(a) => {
-                            let pcm8k = audio::resample_i16(&a.samples, a.sample_rate, audio::SAMPLE_RATE_8K);
+                            let pcm8k = audio::resample_i16(
+                                &a.samples,
+                                a.sample_rate,
+                                audio::SAMPLE_RATE_8K,
+                            );
                             Input::SpeechAudio { turn, seq, pcm8k }
                         }
                         Err(e) => {

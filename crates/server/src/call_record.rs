@@ -7,37 +7,64 @@ use tokio::sync::mpsc;
 
 /// One write to the call's record.
 pub(crate) enum StoreOp {
-    StreamStarted { stream_sid: String, account_sid: String, agent: String },
+    StreamStarted {
+        stream_sid: String,
+        account_sid: String,
+        agent: String,
+    },
     Turn(store::NewTurn),
-    Event { kind: String, data: serde_json::Value },
-    Ended { by: String },
+    Event {
+        kind: String,
+        data: serde_json::Value,
+    },
+    Ended {
+        by: String,
+    },
 }
 
 impl StoreOp {
     /// Maps an engine event to its record: finished turns become turns, the rest events.
     pub(crate) fn from_event(ev: ConversationEvent) -> StoreOp {
         match ev {
-            ConversationEvent::TurnFinished(t) => StoreOp::Turn(store::NewTurn {
-                speaker: match t.speaker {
-                    conversation::Speaker::Caller => store::Speaker::Caller,
-                    conversation::Speaker::Agent => store::Speaker::Agent,
-                },
-                text: t.text,
-                interrupted: t.interrupted,
-                at_ms: t.at.as_millis() as i64,
-                timings: store::TurnTimings {
-                    end_of_speech_to_transcript_ms: t.timings.end_of_speech_to_transcript.map(ms),
-                    transcript_to_reply_ms: t.timings.transcript_to_reply.map(ms),
-                    reply_to_first_audio_ms: t.timings.reply_to_first_audio.map(ms),
-                    end_of_speech_to_first_audio_ms: t.timings.end_of_speech_to_first_audio.map(ms),
-                },
-                intent: None,
-            }),
+            ConversationEvent::TurnFinished(t) => {
+                let timings = t.timings.unwrap_or_default();
+                StoreOp::Turn(store::NewTurn {
+                    speaker: match t.speaker {
+                        conversation::Speaker::Caller => store::Speaker::Caller,
+                        conversation::Speaker::Agent => store::Speaker::Agent,
+                    },
+                    text: t.text,
+                    interrupted: t.interrupted,
+                    at_ms: ms(t.at),
+                    timings: store::TurnTimings {
+                        end_of_speech_to_transcript_ms: timings.speech_to_transcript.map(ms),
+                        transcript_to_reply_ms: timings.transcript_to_reply.map(ms),
+                        reply_to_first_audio_ms: timings.reply_to_audio.map(ms),
+                        end_of_speech_to_first_audio_ms: timings.voice_to_voice.map(ms),
+                    },
+                    intent: None,
+                })
+            }
             other => StoreOp::Event {
-                kind: other.kind().to_string(),
+                kind: event_kind(&other).to_string(),
                 data: serde_json::json!({ "detail": format!("{other:?}") }),
             },
         }
+    }
+}
+
+/// Stable snake_case names for the engine's events (what the `call_events.kind` column holds).
+fn event_kind(ev: &ConversationEvent) -> &'static str {
+    match ev {
+        ConversationEvent::TurnFinished(_) => "turn_finished",
+        ConversationEvent::BargeIn { .. } => "barge_in",
+        ConversationEvent::TurnSuperseded { .. } => "turn_superseded",
+        ConversationEvent::UtteranceDiscarded { .. } => "utterance_discarded",
+        ConversationEvent::UtteranceCut { .. } => "utterance_cut",
+        ConversationEvent::Dtmf { .. } => "dtmf",
+        ConversationEvent::SpeechFailed { .. } => "speech_failed",
+        ConversationEvent::MarkTimedOut { .. } => "mark_timed_out",
+        ConversationEvent::CallEnded { .. } => "call_ended",
     }
 }
 
@@ -73,7 +100,11 @@ impl CallRecorder {
 
 async fn apply(store: &Store, call_sid: &str, op: StoreOp) -> Result<(), store::StoreError> {
     match op {
-        StoreOp::StreamStarted { stream_sid, account_sid, agent } => {
+        StoreOp::StreamStarted {
+            stream_sid,
+            account_sid,
+            agent,
+        } => {
             // A `start` for a call we have not seen (webhook served elsewhere, or a stream from
             // other TwiML) creates the record instead of failing.
             store
@@ -98,14 +129,22 @@ async fn apply(store: &Store, call_sid: &str, op: StoreOp) -> Result<(), store::
                 .await?;
             store.set_stream_sid(call_sid, &stream_sid).await?;
             store
-                .add_event(call_sid, "stream_started", &serde_json::json!({ "stream_sid": stream_sid }))
+                .add_event(
+                    call_sid,
+                    "stream_started",
+                    &serde_json::json!({ "stream_sid": stream_sid }),
+                )
                 .await
         }
         StoreOp::Turn(t) => store.add_turn(call_sid, &t).await,
         StoreOp::Event { kind, data } => store.add_event(call_sid, &kind, &data).await,
         StoreOp::Ended { by } => {
             store
-                .add_event(call_sid, "stream_ended", &serde_json::json!({ "ended_by": by }))
+                .add_event(
+                    call_sid,
+                    "stream_ended",
+                    &serde_json::json!({ "ended_by": by }),
+                )
                 .await?;
             let completed = telephony::webhook::CallStatus::Completed.rank() as i32;
             store.finish_call(call_sid, "completed", completed).await

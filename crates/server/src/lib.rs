@@ -32,7 +32,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> axum::Json<serde_json::Value> {
+async fn health(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({
         "status": "ok",
         "agents": state.agents.names(),
@@ -48,7 +50,9 @@ pub async fn serve(state: AppState) -> Result<(), ServerError> {
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|e| ServerError::Bind(listen.clone(), e))?;
-    let addr: SocketAddr = listener.local_addr().map_err(|e| ServerError::Bind(listen.clone(), e))?;
+    let addr: SocketAddr = listener
+        .local_addr()
+        .map_err(|e| ServerError::Bind(listen.clone(), e))?;
     tracing::info!(%addr, public_url = ?state.config.public_url, "callpilot listening");
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
@@ -62,7 +66,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

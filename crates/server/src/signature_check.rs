@@ -50,7 +50,11 @@ pub(crate) fn check_webhook(
 }
 
 /// Verifies a websocket upgrade request (signed like a GET: the `wss://` URL, no params).
-pub(crate) fn check_handshake(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<(), StatusCode> {
+pub(crate) fn check_handshake(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<(), StatusCode> {
     let Some(token) = &state.config.twilio_auth_token else {
         return Ok(());
     };
@@ -58,8 +62,16 @@ pub(crate) fn check_handshake(state: &AppState, headers: &HeaderMap, uri: &Uri) 
     verify(token, &url, &[], headers)
 }
 
-fn verify(token: &str, url: &str, params: &[(String, String)], headers: &HeaderMap) -> Result<(), StatusCode> {
-    let Some(sig) = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok()) else {
+fn verify(
+    token: &str,
+    url: &str,
+    params: &[(String, String)],
+    headers: &HeaderMap,
+) -> Result<(), StatusCode> {
+    let Some(sig) = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok())
+    else {
         tracing::warn!(%url, "rejected request: missing X-Twilio-Signature (TWILIO_AUTH_TOKEN is set)");
         return Err(StatusCode::FORBIDDEN);
     };

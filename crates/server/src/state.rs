@@ -20,7 +20,12 @@ pub struct AppState {
 
 impl AppState {
     /// Bundles the server's parts.
-    pub fn new(config: ServerConfig, store: Store, agents: AgentRegistry, speech: SpeechPool) -> Self {
+    pub fn new(
+        config: ServerConfig,
+        store: Store,
+        agents: AgentRegistry,
+        speech: SpeechPool,
+    ) -> Self {
         AppState {
             config: Arc::new(config),
             store,

@@ -7,7 +7,7 @@ use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use telephony::twiml::{Connect, Hangup, Response as Twiml, Say, Stream};
-use telephony::webhook::{CallStatus, StatusCallback, VoiceWebhook};
+use telephony::webhook::{StatusCallback, VoiceWebhook};
 
 use crate::signature_check::{check_webhook, public_ws_base};
 use crate::AppState;
@@ -63,20 +63,22 @@ pub(crate) async fn voice(
             return xml(doc);
         }
     };
-    let agent_key = q.agent.clone().unwrap_or_else(|| state.agents.default_name().to_string());
-    let status = hook.call_status.parse::<CallStatus>().ok();
+    let agent_key = q
+        .agent
+        .clone()
+        .unwrap_or_else(|| state.agents.default_name().to_string());
     let new_call = store::NewCall {
         call_sid: hook.call_sid.clone(),
         account_sid: Some(hook.account_sid.clone()),
-        direction: Some(hook.direction.clone()),
+        direction: Some(hook.direction.as_str().to_string()),
         from_number: Some(hook.from.clone()),
         to_number: Some(hook.to.clone()),
         agent: Some(agent.config.name.clone()),
     };
     let status_update = store::StatusUpdate {
         call_sid: hook.call_sid.clone(),
-        status: hook.call_status.clone(),
-        rank: status.map(|s| s.rank() as i32).unwrap_or(0),
+        status: hook.call_status.as_str().to_string(),
+        rank: i32::from(hook.call_status.rank()),
         sequence_number: None,
         event_timestamp: None,
     };
@@ -103,7 +105,12 @@ pub(crate) async fn voice(
 }
 
 /// Records a call status callback. Duplicates and out-of-order deliveries are normal.
-pub(crate) async fn status(State(state): State<AppState>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
     let params = match form_pairs(&body) {
         Ok(p) => p,
         Err(code) => return code.into_response(),
@@ -118,11 +125,10 @@ pub(crate) async fn status(State(state): State<AppState>, headers: HeaderMap, ur
             return (StatusCode::BAD_REQUEST, e.to_string()).into_response();
         }
     };
-    let rank = cb.call_status.parse::<CallStatus>().map(|s| s.rank() as i32).unwrap_or(0);
     let update = store::StatusUpdate {
         call_sid: cb.call_sid.clone(),
-        status: cb.call_status.clone(),
-        rank,
+        status: cb.call_status.as_str().to_string(),
+        rank: i32::from(cb.call_status.rank()),
         sequence_number: cb.sequence_number.map(|n| n as i64),
         event_timestamp: cb.timestamp.clone(),
     };

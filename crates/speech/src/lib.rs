@@ -1,0 +1,49 @@
+//! Speech for callpilot: the [`Stt`] and [`Tts`] traits, and their providers.
+//!
+//! Providers are blocking, CPU-bound and shared by every call (models load once per process);
+//! [`pool::SpeechPool`] runs them on a bounded set of blocking workers so one slow transcription
+//! never stalls another call's audio.
+
+pub mod ct2_to_ggml;
+pub mod error;
+pub mod espeak;
+pub mod fallback;
+pub mod local;
+pub mod models;
+pub mod piper;
+pub mod pool;
+pub mod whisper;
+
+pub use error::SpeechError;
+pub use espeak::{phonemize, EspeakTts};
+pub use fallback::FallbackTts;
+pub use local::load_local;
+pub use models::{check, install, InstallEvent, InstallReport, ModelDir, ModelSource};
+pub use piper::PiperTts;
+pub use whisper::WhisperStt;
+
+/// Audio produced by a [`Tts`].
+#[derive(Debug, Clone)]
+pub struct SpeechAudio {
+    /// Mono PCM16 samples.
+    pub samples: Vec<i16>,
+    /// Sample rate of `samples` in Hz.
+    pub sample_rate: u32,
+}
+
+/// Speech-to-text over one complete utterance.
+pub trait Stt: Send + Sync {
+    /// Transcribes mono PCM16 `pcm` sampled at `sample_rate` Hz. Returns the text (possibly empty
+    /// when nothing intelligible was said). Blocking and CPU-bound.
+    fn transcribe(&self, pcm: &[i16], sample_rate: u32) -> Result<String, SpeechError>;
+    /// Provider name for logs and call events (e.g. "whisper-tiny.en").
+    fn name(&self) -> &str;
+}
+
+/// Text-to-speech of one sentence (or a few). Blocking and CPU-bound.
+pub trait Tts: Send + Sync {
+    /// Synthesises `text`.
+    fn synthesize(&self, text: &str) -> Result<SpeechAudio, SpeechError>;
+    /// Provider name for logs and call events (e.g. "piper:en_US-joe-medium").
+    fn name(&self) -> &str;
+}
