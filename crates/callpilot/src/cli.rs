@@ -59,6 +59,12 @@ pub struct ServeArgs {
     /// Folder holding the local models (`callpilot models install` fills it).
     #[arg(long, env = "CALLPILOT_MODELS_DIR", default_value = "models")]
     pub models_dir: PathBuf,
+    /// A whisper.cpp ggml model to use instead of the installed tiny.en (any size or language).
+    #[arg(long, env = "CALLPILOT_STT_MODEL")]
+    pub stt_model: Option<PathBuf>,
+    /// A Piper voice (`.onnx`, with its `.onnx.json` beside it) instead of the installed one.
+    #[arg(long, env = "CALLPILOT_TTS_VOICE")]
+    pub tts_voice: Option<PathBuf>,
     /// Threads per Whisper transcription.
     #[arg(long, env = "CALLPILOT_STT_THREADS", default_value_t = 2)]
     pub stt_threads: usize,

@@ -15,7 +15,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let models = speech::models::ModelDir::new(args.models_dir.clone());
     // Models load once per process and are shared by every call.
     let started = std::time::Instant::now();
-    let (stt, tts) = speech::local::load_local(&models, args.stt_threads)
+    let overrides = speech::ModelOverrides {
+        whisper_model: args.stt_model.clone(),
+        piper_voice: args.tts_voice.clone(),
+    };
+    let (stt, tts) = speech::load_local_with(&models, args.stt_threads, &overrides)
         .context("loading local speech models (run `callpilot models install`)")?;
     tracing::info!(
         stt = stt.name(),

@@ -266,6 +266,28 @@ async fn scripted_call_hears_greeting_price_barge_in_and_goodbye() {
         .filter_map(|t| t.timings.end_of_speech_to_first_audio_ms)
         .collect();
     assert!(!with_latency.is_empty(), "no turn timings stored");
-    println!("stored voice-to-voice latencies (ms): {with_latency:?}");
+    // Per-turn latency split, as stored (the figures the issue's closing note reports).
+    let agent: Vec<&store::TurnRecord> = detail
+        .turns
+        .iter()
+        .filter(|t| {
+            t.speaker == store::Speaker::Agent
+                && t.timings.end_of_speech_to_first_audio_ms.is_some()
+        })
+        .collect();
+    let median = |f: &dyn Fn(&store::TurnTimings) -> Option<i64>| {
+        let mut v: Vec<i64> = agent.iter().filter_map(|t| f(&t.timings)).collect();
+        v.sort_unstable();
+        v.get(v.len() / 2).copied()
+    };
+    println!(
+        "latency over {} answered turns, median ms: end of speech -> first audio sent {:?}; \
+         end of speech -> transcript (400 ms end-of-turn wait + STT) {:?}; brain {:?}; reply -> first TTS audio {:?}",
+        agent.len(),
+        median(&|t| t.end_of_speech_to_first_audio_ms),
+        median(&|t| t.end_of_speech_to_transcript_ms),
+        median(&|t| t.transcript_to_reply_ms),
+        median(&|t| t.reply_to_first_audio_ms),
+    );
     let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -17,7 +17,7 @@ pub mod whisper;
 pub use error::SpeechError;
 pub use espeak::{phonemize, EspeakTts};
 pub use fallback::FallbackTts;
-pub use local::load_local;
+pub use local::{load_local, load_local_with, ModelOverrides};
 pub use models::{check, install, InstallEvent, InstallReport, ModelDir, ModelSource};
 pub use piper::PiperTts;
 pub use whisper::WhisperStt;

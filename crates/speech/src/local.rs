@@ -18,7 +18,28 @@ pub type LocalSpeech = (Arc<dyn Stt>, Arc<dyn Tts>);
 /// Without the Piper files, espeak-ng speaks alone (robotic, with a warning); Piper files that
 /// are present but fail to load are an error, since that install needs fixing.
 pub fn load_local(dir: &ModelDir, whisper_threads: usize) -> Result<LocalSpeech, SpeechError> {
-    let whisper_path = dir.whisper_ggml();
+    load_local_with(dir, whisper_threads, &ModelOverrides::default())
+}
+
+/// Model files chosen by the user instead of the model dir's (`--stt-model`, `--tts-voice`).
+#[derive(Debug, Clone, Default)]
+pub struct ModelOverrides {
+    /// A whisper.cpp ggml model file (any size or language).
+    pub whisper_model: Option<std::path::PathBuf>,
+    /// A Piper voice `.onnx` file; its config is the file beside it with `.json` appended.
+    pub piper_voice: Option<std::path::PathBuf>,
+}
+
+/// [`load_local`] with user-chosen model files.
+pub fn load_local_with(
+    dir: &ModelDir,
+    whisper_threads: usize,
+    overrides: &ModelOverrides,
+) -> Result<LocalSpeech, SpeechError> {
+    let whisper_path = overrides
+        .whisper_model
+        .clone()
+        .unwrap_or_else(|| dir.whisper_ggml());
     if !whisper_path.is_file() {
         return Err(SpeechError::ModelMissing(format!(
             "speech-to-text model {} is missing; run `callpilot models install` (models dir: {}, \
@@ -29,7 +50,14 @@ pub fn load_local(dir: &ModelDir, whisper_threads: usize) -> Result<LocalSpeech,
     }
     let stt: Arc<dyn Stt> = Arc::new(WhisperStt::new(&whisper_path, whisper_threads)?);
     let espeak: Arc<dyn Tts> = Arc::new(EspeakTts::new("en-us")?);
-    let piper_files = [dir.piper_onnx(), dir.piper_json(), dir.onnxruntime_lib()];
+    let piper_files = match &overrides.piper_voice {
+        Some(onnx) => {
+            let mut json = onnx.clone().into_os_string();
+            json.push(".json");
+            [onnx.clone(), json.into(), dir.onnxruntime_lib()]
+        }
+        None => [dir.piper_onnx(), dir.piper_json(), dir.onnxruntime_lib()],
+    };
     let missing: Vec<String> = piper_files
         .iter()
         .filter(|p| !p.is_file())

@@ -37,9 +37,14 @@ const MIN_SAMPLES: usize = WHISPER_RATE as usize / 10;
 /// help with these settings, so silence never reaches it.
 const SILENCE_RMS: f32 = 0.003;
 
+/// Decoding states kept for reuse: one per concurrent transcription is enough (the speech pool
+/// bounds concurrency), a few more absorb bursts without holding memory forever.
+const MAX_IDLE_STATES: usize = 4;
+
 /// whisper.cpp speech-to-text over a ggml model (e.g. `ggml-tiny.en.bin`).
 pub struct WhisperStt {
     ctx: WhisperContext,
+    idle_states: std::sync::Mutex<Vec<whisper_rs::WhisperState>>,
     threads: usize,
     name: String,
 }
@@ -70,6 +75,7 @@ impl WhisperStt {
         let name = format!("whisper-{}", stem.trim_start_matches("ggml-"));
         Ok(WhisperStt {
             ctx,
+            idle_states: std::sync::Mutex::new(Vec::new()),
             threads: threads.max(1),
             name,
         })
@@ -95,10 +101,16 @@ impl WhisperStt {
     }
 
     fn transcribe_pass(&self, samples: &[f32]) -> Result<String, SpeechError> {
-        let mut state = self
-            .ctx
-            .create_state()
-            .map_err(|e| SpeechError::Inference(format!("whisper state: {e}")))?;
+        // A decoding state holds ~190 MB of compute buffers; allocating one per utterance cost
+        // tens of milliseconds on every turn, so finished states go back to a small free list.
+        let pooled = self.idle_states.lock().ok().and_then(|mut v| v.pop());
+        let mut state = match pooled {
+            Some(s) => s,
+            None => self
+                .ctx
+                .create_state()
+                .map_err(|e| SpeechError::Inference(format!("whisper state: {e}")))?,
+        };
         state
             .full(self.params(), samples)
             .map_err(|e| SpeechError::Inference(format!("whisper: {e}")))?;
@@ -108,6 +120,11 @@ impl WhisperStt {
                 .to_str_lossy()
                 .map_err(|e| SpeechError::Inference(format!("whisper segment: {e}")))?;
             text.push_str(&s);
+        }
+        if let Ok(mut idle) = self.idle_states.lock() {
+            if idle.len() < MAX_IDLE_STATES {
+                idle.push(state);
+            }
         }
         Ok(text)
     }

@@ -1,0 +1,185 @@
+//! Shared harness of the server's integration tests: a real server (router, in-memory store,
+//! the demo agent, the real local speech models) on a loopback port, and helpers that talk to it
+//! the way Twilio does (signed form webhooks, signed websocket handshakes).
+
+#![allow(dead_code)] // each test binary uses its own subset of these helpers
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use server::{AgentRegistry, AppState, ServerConfig};
+use speech::local::LocalSpeech;
+use speech::pool::SpeechPool;
+use store::{CallDetail, Store};
+use tokio::task::JoinHandle;
+
+/// The Twilio auth token the test server is configured with.
+pub const AUTH_TOKEN: &str = "server-tests-auth-token-0123456789abcdef";
+/// The public base URL Twilio "reaches": signatures are computed over it, not over loopback.
+pub const PUBLIC_URL: &str = "https://agent.example.test";
+/// The Media Streams URL Twilio connects to (and signs) for [`PUBLIC_URL`].
+pub const PUBLIC_MEDIA_URL: &str = "wss://agent.example.test/twilio/media";
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn models_dir() -> PathBuf {
+    std::env::var_os("CALLPILOT_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("models"))
+}
+
+/// The local models, loaded once per test binary: loading Whisper and Piper takes seconds.
+fn local_speech() -> LocalSpeech {
+    static SPEECH: OnceLock<LocalSpeech> = OnceLock::new();
+    SPEECH
+        .get_or_init(|| {
+            let dir = speech::models::ModelDir::new(models_dir());
+            speech::local::load_local(&dir, 2).unwrap_or_else(|e| {
+                panic!(
+                    "local speech models in {} (run `make test` or `callpilot models install`): {e}",
+                    dir.path().display()
+                )
+            })
+        })
+        .clone()
+}
+
+/// A server listening on `127.0.0.1:<random port>`; stopped when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    /// The same store the server writes to (in memory, private to this server).
+    pub store: Store,
+    http: reqwest::Client,
+    task: JoinHandle<()>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestServer {
+    /// Starts a server with signature checks on, [`PUBLIC_URL`] as its public URL and the demo
+    /// agent (plus any sibling agents) loaded.
+    pub async fn start() -> TestServer {
+        let (stt, tts) = tokio::task::spawn_blocking(local_speech)
+            .await
+            .expect("model loading panicked");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let addr = listener.local_addr().expect("local addr");
+        let store = Store::connect("sqlite::memory:")
+            .await
+            .expect("in-memory store");
+        let agents = AgentRegistry::load(&workspace_root().join("agents/demo.toml"))
+            .expect("demo agent loads");
+        let config = ServerConfig {
+            listen: addr.to_string(),
+            public_url: Some(PUBLIC_URL.to_string()),
+            twilio_auth_token: Some(AUTH_TOKEN.to_string()),
+        };
+        let state = AppState::new(
+            config,
+            store.clone(),
+            agents,
+            SpeechPool::new(stt, tts, 1, 1),
+        );
+        let task = tokio::spawn(async move {
+            axum::serve(listener, server::router(state))
+                .await
+                .expect("server runs");
+        });
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("http client");
+        TestServer {
+            addr,
+            store,
+            http,
+            task,
+        }
+    }
+
+    /// `ws://127.0.0.1:<port>/twilio/media`: where the test actually connects.
+    pub fn media_ws_url(&self) -> String {
+        format!("ws://{}/twilio/media", self.addr)
+    }
+
+    /// POSTs a form to `path_and_query` on loopback with the given `X-Twilio-Signature`
+    /// (none when `None`), as Twilio posts webhooks.
+    pub async fn post_form(
+        &self,
+        path_and_query: &str,
+        params: &[(String, String)],
+        signature: Option<&str>,
+    ) -> reqwest::Response {
+        let body = serde_urlencoded::to_string(params).expect("form encodes");
+        let mut req = self
+            .http
+            .post(format!("http://{}{path_and_query}", self.addr))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(sig) = signature {
+            req = req.header("X-Twilio-Signature", sig);
+        }
+        req.send().await.expect("request reaches the server")
+    }
+
+    /// POSTs a form signed over the public URL of `path_and_query`, as Twilio would.
+    pub async fn post_signed(
+        &self,
+        path_and_query: &str,
+        params: &[(String, String)],
+    ) -> reqwest::Response {
+        let sig = sign_public(path_and_query, params);
+        self.post_form(path_and_query, params, Some(&sig)).await
+    }
+
+    /// Polls the store until `done` holds for the call's record (writes from a live call are
+    /// asynchronous), or panics after `within` showing the last record seen.
+    pub async fn wait_for_call(
+        &self,
+        call_sid: &str,
+        within: Duration,
+        done: impl Fn(&CallDetail) -> bool,
+    ) -> CallDetail {
+        let deadline = Instant::now() + within;
+        loop {
+            let detail = self.store.get_call(call_sid).await.expect("store readable");
+            match detail {
+                Some(d) if done(&d) => return d,
+                other if Instant::now() >= deadline => {
+                    panic!(
+                        "call {call_sid} not as expected within {within:?}; last seen: {other:#?}"
+                    )
+                }
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+}
+
+/// The `X-Twilio-Signature` Twilio sends for a form POST to `PUBLIC_URL + path_and_query`.
+pub fn sign_public(path_and_query: &str, params: &[(String, String)]) -> String {
+    telephony::signature::compute_signature(
+        AUTH_TOKEN,
+        &format!("{PUBLIC_URL}{path_and_query}"),
+        params,
+    )
+}
+
+/// Owned form pairs from string literals.
+pub fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
