@@ -293,13 +293,32 @@ async fn synthesize_lines(
     Ok(clips)
 }
 
+fn is_loopback_ws(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("ws://") else {
+        return false;
+    };
+    let host = rest.split('/').next().unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    host == "localhost" || host == "[::1]" || host.starts_with("127.")
+}
+
 /// Notes stream URLs Twilio would refuse (spec 3.1, 4: `wss://` only, no query).
 fn check_stream_url(session: &mut Session, now: Duration, url: &str) {
     if !url.starts_with("wss://") {
-        session.protocol_error(
-            now,
-            format!("<Stream url={url:?}>: Twilio only connects to wss:// (error 31922)"),
-        );
+        let msg = format!("<Stream url={url:?}>: Twilio only connects to wss:// (error 31922)");
+        // A local server without TLS is the normal demo setup: note it, but it is not a fault
+        // of the server's protocol. Anywhere else it is what real Twilio would refuse.
+        if is_loopback_ws(url) {
+            session.warn(now, format!("{msg}; accepted for a loopback server"));
+        } else {
+            session.protocol_error(now, msg);
+        }
     }
     if url.contains('?') {
         session.protocol_error(
@@ -455,5 +474,19 @@ async fn post_status(
             http_status: None,
             error: Some(e.to_string()),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_ws;
+
+    #[test]
+    fn plain_ws_is_tolerated_only_for_loopback_servers() {
+        assert!(is_loopback_ws("ws://127.0.0.1:8080/twilio/media"));
+        assert!(is_loopback_ws("ws://localhost/twilio/media"));
+        assert!(is_loopback_ws("ws://[::1]:8080/twilio/media"));
+        assert!(!is_loopback_ws("ws://agent.example.com/twilio/media"));
+        assert!(!is_loopback_ws("wss://127.0.0.1/twilio/media"));
     }
 }
