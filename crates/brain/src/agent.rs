@@ -2,7 +2,7 @@
 //! written by hand in a TOML file (see `agents/demo.toml` for the documented format).
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -46,7 +46,132 @@ pub struct AgentConfig {
     /// Turn-taking overrides for the conversation engine.
     #[serde(default)]
     pub turn: TurnSettings,
+    /// What the call is for (given to the LLM, and shown in reports).
+    #[serde(default)]
+    pub goal: String,
+    /// What counts as success for this call (given to the LLM, used to judge the outcome).
+    #[serde(default)]
+    pub success: String,
+    /// Consent / recording disclosure, said right after the greeting.
+    pub disclosure: Option<Template>,
+    /// What to leave on an answering machine (outbound calls).
+    pub voicemail: Option<Template>,
+    /// Knowledge base documents (Markdown or text), relative to the agent file.
+    #[serde(default)]
+    pub knowledge: Vec<PathBuf>,
+    /// Where calls can be transferred ("billing" → "+14155550123").
+    #[serde(default)]
+    pub departments: Vec<Department>,
+    /// Who takes a call handed off to a person (E.164 or `sip:`); without it, a handoff goes
+    /// to the first department.
+    pub handoff_number: Option<String>,
+    /// How a language model is used when one is configured.
+    #[serde(default)]
+    pub llm: LlmSettings,
+    /// User-defined HTTP tools the language model may call.
+    #[serde(default)]
+    pub tools: Vec<HttpToolDef>,
+    /// Folder of the agent file (relative paths resolve against it). Set by [`load`].
+    #[serde(skip)]
+    pub base_dir: PathBuf,
 }
+
+/// A transfer target.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Department {
+    /// How callers and the agent name it ("billing").
+    pub name: String,
+    /// E.164 number or `sip:` URI to dial.
+    pub number: String,
+    /// When to send callers there (for the LLM).
+    #[serde(default)]
+    pub description: String,
+}
+
+/// How the knowledge base reaches the language model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KnowledgeMode {
+    /// The whole knowledge base in the prompt when it is small, retrieval otherwise.
+    #[default]
+    Auto,
+    /// Retrieve the best passages for each question (RAG).
+    Retrieve,
+    /// Put the whole knowledge base into the system prompt (CAG).
+    Whole,
+}
+
+/// Language-model settings of an agent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmSettings {
+    /// Use the configured LLM for questions no intent answers (default true).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub knowledge_mode: KnowledgeMode,
+    /// Sampling temperature (default 0.3: phone answers should be predictable).
+    pub temperature: Option<f32>,
+    /// Longest reply in tokens (default 150: a phone answer is a few sentences).
+    pub max_tokens: Option<u32>,
+    /// Extra instructions appended to the system prompt.
+    #[serde(default)]
+    pub instructions: String,
+}
+
+impl Default for LlmSettings {
+    fn default() -> Self {
+        LlmSettings {
+            enabled: true,
+            knowledge_mode: KnowledgeMode::Auto,
+            temperature: None,
+            max_tokens: None,
+            instructions: String::new(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A tool the language model may call: an HTTP endpoint receiving the arguments as JSON.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpToolDef {
+    /// `^[a-zA-Z0-9_-]{1,64}$`, not one of the built-in tool names.
+    pub name: String,
+    pub description: String,
+    pub url: String,
+    #[serde(default = "default_post")]
+    pub method: String,
+    /// JSON Schema of the arguments (an object schema), written as a TOML table.
+    #[serde(default = "empty_object_schema")]
+    pub parameters: toml::Value,
+    /// Milliseconds before the call is abandoned (default 5000).
+    pub timeout_ms: Option<u64>,
+}
+
+fn default_post() -> String {
+    "POST".into()
+}
+
+fn empty_object_schema() -> toml::Value {
+    let mut t = toml::map::Map::new();
+    t.insert("type".into(), toml::Value::String("object".into()));
+    toml::Value::Table(t)
+}
+
+/// Names of the tools every agent has; HTTP tools may not reuse them.
+pub const BUILTIN_TOOL_NAMES: &[&str] = &[
+    "end_call",
+    "transfer_call",
+    "hand_off_to_human",
+    "send_dtmf",
+    "lookup_contact",
+    "record_outcome",
+];
 
 /// Something the agent sells.
 #[derive(Debug, Clone, Deserialize)]
@@ -78,6 +203,8 @@ pub struct IntentDef {
     pub reply_without_product: Option<Template>,
     #[serde(default)]
     pub action: IntentAction,
+    /// Recorded as the call's outcome when this intent is heard (e.g. "interested").
+    pub outcome: Option<String>,
 }
 
 /// What happens after an intent's reply is spoken.
@@ -117,13 +244,40 @@ fn default_offer_declined() -> Template {
         .expect("built-in template is valid")
 }
 
+/// E.164 (`+` and 2–15 digits) or a SIP URI.
+fn is_dialable(number: &str) -> bool {
+    if number.starts_with("sip:") {
+        return number.len() > 4;
+    }
+    let Some(digits) = number.strip_prefix('+') else {
+        return false;
+    };
+    (2..=15).contains(&digits.len())
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && !digits.starts_with('0')
+}
+
 /// Reads and validates the agent file at `path`.
 pub fn load(path: &Path) -> Result<AgentConfig, BrainError> {
     let text = std::fs::read_to_string(path).map_err(|source| BrainError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    AgentConfig::from_toml_str(&text, &path.display().to_string())
+    let mut agent = AgentConfig::from_toml_str(&text, &path.display().to_string())?;
+    agent.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    for doc in &agent.knowledge {
+        let full = agent.base_dir.join(doc);
+        if !full.is_file() {
+            return Err(BrainError::invalid(
+                &path.display().to_string(),
+                format!(
+                    "knowledge file {} not found (paths are relative to the agent file)",
+                    full.display()
+                ),
+            ));
+        }
+    }
+    Ok(agent)
 }
 
 impl AgentConfig {
@@ -133,6 +287,29 @@ impl AgentConfig {
             toml::from_str(s).map_err(|e| BrainError::from_toml(origin, s, &e))?;
         config.validate(origin)?;
         Ok(config)
+    }
+
+    /// Knowledge base files with their full paths.
+    pub fn knowledge_files(&self) -> Vec<PathBuf> {
+        self.knowledge
+            .iter()
+            .map(|p| self.base_dir.join(p))
+            .collect()
+    }
+
+    /// Where a handoff to a person goes: `handoff_number`, else the first department.
+    pub fn handoff_target(&self) -> Option<&str> {
+        self.handoff_number
+            .as_deref()
+            .or_else(|| self.departments.first().map(|d| d.number.as_str()))
+    }
+
+    /// The department called `name` (case-insensitive).
+    pub fn department(&self, name: &str) -> Option<&Department> {
+        let wanted = name.trim().to_lowercase();
+        self.departments
+            .iter()
+            .find(|d| d.name.to_lowercase() == wanted)
     }
 
     /// The intent called `name`, if any.
@@ -178,6 +355,84 @@ impl AgentConfig {
         ];
         for (field, t) in agent_level {
             self.check_template(origin, &format!("`{field}`"), t, false)?;
+        }
+
+        if let Some(t) = &self.disclosure {
+            self.check_template(origin, "`disclosure`", t, false)?;
+        }
+        if let Some(t) = &self.voicemail {
+            self.check_template(origin, "`voicemail`", t, false)?;
+        }
+        let mut dept_names = HashSet::new();
+        for d in &self.departments {
+            if d.name.trim().is_empty() {
+                return fail("a department has an empty `name`".into());
+            }
+            if !dept_names.insert(d.name.to_lowercase()) {
+                return fail(format!("department {:?} is defined twice", d.name));
+            }
+            if !is_dialable(&d.number) {
+                return fail(format!(
+                    "department {:?}: number {:?} is not E.164 (+ and 2-15 digits) or a sip: URI",
+                    d.name, d.number
+                ));
+            }
+        }
+        if let Some(n) = &self.handoff_number {
+            if !is_dialable(n) {
+                return fail(format!(
+                    "handoff_number {n:?} is not E.164 (+ and 2-15 digits) or a sip: URI"
+                ));
+            }
+        }
+        let mut tool_names = HashSet::new();
+        for t in &self.tools {
+            let valid_name = !t.name.is_empty()
+                && t.name.len() <= 64
+                && t.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !valid_name {
+                return fail(format!(
+                    "tool {:?}: names use letters, digits, _ and - (at most 64)",
+                    t.name
+                ));
+            }
+            if BUILTIN_TOOL_NAMES.contains(&t.name.as_str()) {
+                return fail(format!(
+                    "tool {:?} clashes with a built-in tool of the same name",
+                    t.name
+                ));
+            }
+            if !tool_names.insert(t.name.as_str()) {
+                return fail(format!("tool {:?} is defined twice", t.name));
+            }
+            if !(t.url.starts_with("http://") || t.url.starts_with("https://")) {
+                return fail(format!(
+                    "tool {:?}: url must start with http:// or https://",
+                    t.name
+                ));
+            }
+            if !matches!(
+                t.method.to_uppercase().as_str(),
+                "GET" | "POST" | "PUT" | "PATCH"
+            ) {
+                return fail(format!(
+                    "tool {:?}: method {:?} is not GET, POST, PUT or PATCH",
+                    t.name, t.method
+                ));
+            }
+            if !t.parameters.is_table() {
+                return fail(format!(
+                    "tool {:?}: `parameters` must be a JSON Schema object (a TOML table)",
+                    t.name
+                ));
+            }
+        }
+        if let Some(temp) = self.llm.temperature {
+            if !(0.0..=2.0).contains(&temp) {
+                return fail(format!("llm.temperature {temp} is outside 0..2"));
+            }
         }
 
         let mut intent_names = HashSet::new();
@@ -243,7 +498,7 @@ impl AgentConfig {
                      `reply` may use {{product.*}} variables)",
                     v.spelling()
                 )),
-                v if v != Var::AgentName && self.products.is_empty() => Some(format!(
+                v if v.needs_products() && self.products.is_empty() => Some(format!(
                     "{} is used but no [[products]] are defined",
                     v.spelling()
                 )),

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-/// Why an agent definition could not be loaded.
+/// Why an agent definition, a model or a knowledge base could not be loaded or used.
 #[derive(Debug, thiserror::Error)]
 pub enum BrainError {
     /// The agent file could not be read.
@@ -29,6 +29,17 @@ pub enum BrainError {
     /// a template variable that cannot be filled where it is used …).
     #[error("{origin}: {message}")]
     Invalid { origin: String, message: String },
+    /// The sentence-embedding model could not be installed, loaded or run.
+    #[error("embedding model: {0}")]
+    Embedding(String),
+    /// A knowledge-base document or an embedding cache could not be read or written.
+    #[error("cannot {action} {}: {source}", path.display())]
+    File {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl BrainError {

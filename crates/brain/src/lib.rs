@@ -16,14 +16,28 @@
 //! ```
 
 mod agent;
+pub mod builtin_intents;
+mod contact;
+pub mod embedding;
 mod error;
 mod intent;
+pub mod knowledge;
+pub mod llm;
+pub mod llm_turn;
+pub mod model_install;
 mod normalize;
 mod policy;
+pub mod prompt;
+pub mod semantic_intent;
+pub mod sentiment;
 mod template;
 
-pub use agent::{load, AgentConfig, IntentAction, IntentDef, Product, TurnSettings};
+pub use agent::{
+    load, AgentConfig, Department, HttpToolDef, IntentAction, IntentDef, KnowledgeMode,
+    LlmSettings, Product, TurnSettings, BUILTIN_TOOL_NAMES,
+};
+pub use contact::Contact;
 pub use error::BrainError;
 pub use intent::{Classification, IntentMatch, IntentMatcher, DEFAULT_THRESHOLD};
-pub use policy::{Brain, CallerInput, DialogueState, Reply, ReplyAction};
+pub use policy::{Brain, BrainResources, CallerInput, Decision, DialogueState, Reply, ReplyAction};
 pub use template::{Template, Var};

@@ -33,6 +33,57 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Install or inspect the local speech models.
     Models(ModelsArgs),
+    /// Talk to an agent by text in the terminal (reads stdin line by line when piped).
+    Chat(ChatArgs),
+    /// Print what an agent understands of each stdin line, as JSON lines.
+    Nlu(NluArgs),
+}
+
+/// Which language model answers what no intent covers.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LlmChoice {
+    /// An OpenAI-compatible server when `CALLPILOT_LLM_BASE_URL` or an API key is set, else none.
+    Auto,
+    /// No language model: intents, knowledge base and fallback only.
+    None,
+    /// Any OpenAI-compatible Chat Completions server (`CALLPILOT_LLM_BASE_URL`, `CALLPILOT_LLM_MODEL`, `OPENAI_API_KEY`).
+    Openai,
+    /// The embedded llama.cpp model (SmolLM2-135M from PyPI): offline, small, limited.
+    Local,
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// Agent definition.
+    #[arg(long, env = "CALLPILOT_AGENT", default_value = "agents/demo.toml")]
+    pub agent: PathBuf,
+    /// Personalise with a contact: a phone number found in the database, or
+    /// `first_name=Ada,last_name=Lovelace,company=Acme`.
+    #[arg(long)]
+    pub contact: Option<String>,
+    /// Database URL (for `--contact PHONE`).
+    #[arg(
+        long,
+        env = "CALLPILOT_DATABASE_URL",
+        default_value = "sqlite://./data/callpilot.db"
+    )]
+    pub database_url: String,
+    /// Language model.
+    #[arg(long, env = "CALLPILOT_LLM", value_enum, default_value_t = LlmChoice::Auto)]
+    pub llm: LlmChoice,
+    /// Folder holding the local models.
+    #[arg(long, env = "CALLPILOT_MODELS_DIR", default_value = "models")]
+    pub models_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct NluArgs {
+    /// Agent definition.
+    #[arg(long, env = "CALLPILOT_AGENT", default_value = "agents/demo.toml")]
+    pub agent: PathBuf,
+    /// Folder holding the local models.
+    #[arg(long, env = "CALLPILOT_MODELS_DIR", default_value = "models")]
+    pub models_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +119,12 @@ pub struct ServeArgs {
     /// Threads per Whisper transcription.
     #[arg(long, env = "CALLPILOT_STT_THREADS", default_value_t = 2)]
     pub stt_threads: usize,
+    /// Language model for questions no intent answers.
+    #[arg(long, env = "CALLPILOT_LLM", value_enum, default_value_t = LlmChoice::Auto)]
+    pub llm: LlmChoice,
+    /// Threads for the embedded language model (`--llm local`).
+    #[arg(long, env = "CALLPILOT_LLM_THREADS", default_value_t = 2)]
+    pub llm_threads: usize,
     /// Transcriptions run at once (others queue).
     #[arg(long, env = "CALLPILOT_STT_WORKERS", default_value_t = 1)]
     pub stt_workers: usize,
@@ -127,6 +184,9 @@ pub enum ModelsAction {
         /// upstream download sites.
         #[arg(long, value_enum, default_value_t = Source::Pypi)]
         source: Source,
+        /// Also install the embedded language model (for `--llm local`).
+        #[arg(long)]
+        with_local_llm: bool,
     },
     /// Show which model files are present.
     Status,

@@ -1,8 +1,11 @@
 //! The `callpilot` binary: thin command-line glue over the library crates.
 
+mod brain_setup;
+mod chat_cmd;
 mod cli;
 mod logging;
 mod models_cmd;
+mod nlu_cmd;
 mod serve_cmd;
 mod simulate_cmd;
 
@@ -11,6 +14,8 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     // A `.env` file in the working directory fills in variables that aren't already set.
     let _ = dotenvy::dotenv();
+    // HTTP clients (LLM, tools, the local carrier) use rustls with the `ring` provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = cli::Cli::parse();
     logging::init(cli.log_format, cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -28,6 +33,8 @@ fn main() -> std::process::ExitCode {
             cli::Command::Serve(args) => serve_cmd::run(args).await,
             cli::Command::Simulate(args) => simulate_cmd::run(args).await,
             cli::Command::Models(args) => models_cmd::run(args),
+            cli::Command::Chat(args) => chat_cmd::run(args).await,
+            cli::Command::Nlu(args) => nlu_cmd::run(args),
         }
     });
     match result {

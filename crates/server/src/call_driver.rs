@@ -10,7 +10,8 @@ use std::time::Instant;
 
 use audio::{Frame, FRAME_SAMPLES_8K};
 use axum::extract::ws::{Message, WebSocket};
-use brain::{CallerInput, DialogueState, ReplyAction};
+use brain::llm_turn::{run_llm_turn, ToolEffect, TurnEvent};
+use brain::{CallerInput, Contact, Decision, DialogueState, Reply, ReplyAction};
 use conversation::{Conversation, ConversationEvent, Input, Output, TurnConfig, TurnId};
 use futures_util::{SinkExt, StreamExt};
 use telephony::media_stream::{self, MediaTrack, StreamEvent};
@@ -25,6 +26,7 @@ use crate::AppState;
 enum JobDone {
     Transcript(Input),
     Speech(Input),
+    Llm { turn: TurnId, event: TurnEvent },
 }
 
 /// Runs one Media Streams connection to its end.
@@ -73,7 +75,15 @@ pub(crate) async fn run(socket: WebSocket, state: AppState) {
         agent: agent.config.name.clone(),
     });
 
-    let mut driver = Driver::new(state, agent, recorder, stream_sid.clone());
+    let contact = lookup_contact(&state, &call_sid, &start.custom_parameters).await;
+    let mut driver = Driver::new(
+        state,
+        agent,
+        recorder,
+        stream_sid.clone(),
+        call_sid.clone(),
+        contact,
+    );
     let (jobs_tx, mut jobs_rx) = mpsc::unbounded_channel::<JobDone>();
     driver.jobs_tx = Some(jobs_tx);
     driver.feed(Input::Start, Instant::now());
@@ -113,10 +123,10 @@ pub(crate) async fn run(socket: WebSocket, state: AppState) {
                     break 'call;
                 }
             },
-            Some(done) = jobs_rx.recv() => {
-                let input = match done { JobDone::Transcript(i) | JobDone::Speech(i) => i };
-                driver.feed(input, Instant::now());
-            }
+            Some(done) = jobs_rx.recv() => match done {
+                JobDone::Transcript(i) | JobDone::Speech(i) => driver.feed(i, Instant::now()),
+                JobDone::Llm { turn, event } => driver.on_llm_event(turn, event, Instant::now()),
+            },
             _ = sleep => driver.feed(Input::Tick, Instant::now()),
         }
     }
@@ -129,14 +139,71 @@ pub(crate) async fn run(socket: WebSocket, state: AppState) {
         let _ = tx.send(Message::Close(None)).await;
     }
     driver.abort_jobs();
+    driver.record_outcome(ended_by);
     driver.recorder.send(StoreOp::Ended {
         by: ended_by.to_string(),
     });
     tracing::info!(%call_sid, ended_by, "call ended");
 }
 
+/// The CRM contact of this call: the caller for inbound calls, the callee for outbound ones
+/// (a `contact_phone` stream parameter overrides both).
+async fn lookup_contact(
+    state: &AppState,
+    call_sid: &str,
+    params: &std::collections::BTreeMap<String, String>,
+) -> Option<Contact> {
+    let phone = match params.get("contact_phone") {
+        Some(p) => p.clone(),
+        None => {
+            let call = state.store.get_call(call_sid).await.ok().flatten()?.call;
+            let outbound = call
+                .direction
+                .as_deref()
+                .is_some_and(|d| d.starts_with("outbound"));
+            if outbound {
+                call.to_number?
+            } else {
+                call.from_number?
+            }
+        }
+    };
+    let c = match state.store.contact_by_phone(&phone).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::warn!(error = %e, "contact lookup failed; the call goes on unpersonalised");
+            return None;
+        }
+    };
+    if let Err(e) = state.store.set_call_contact(call_sid, c.id).await {
+        tracing::warn!(error = %e, "could not link the call to its contact");
+    }
+    Some(Contact {
+        phone: c.phone,
+        first_name: c.first_name,
+        last_name: c.last_name,
+        company: c.company,
+        status: c.status,
+        fields: c.fields,
+    })
+}
+
+/// What the call has to do once the agent's current reply has been played.
+#[derive(Default)]
+struct PendingEnd {
+    end_call: bool,
+}
+
 struct Driver {
     state: AppState,
+    call_sid: String,
+    /// The caller's (or callee's) number, for the do-not-call list.
+    party_phone: Option<String>,
+    outcome: Option<String>,
+    follow_ups: Vec<String>,
+    /// Per turn: what the LLM's tools asked for, applied at `ReplyDone`.
+    pending: HashMap<TurnId, PendingEnd>,
     agent: Arc<LoadedAgent>,
     recorder: CallRecorder,
     stream_sid: String,
@@ -154,10 +221,12 @@ impl Driver {
         agent: Arc<LoadedAgent>,
         recorder: CallRecorder,
         stream_sid: String,
+        call_sid: String,
+        contact: Option<Contact>,
     ) -> Self {
         let now = Instant::now();
         let mut config = TurnConfig {
-            greeting: Some(agent.brain.greeting()),
+            greeting: Some(agent.brain.greeting_for(contact.as_ref())),
             ..TurnConfig::default()
         };
         if let Some(ms) = agent.config.turn.end_of_turn_silence_ms {
@@ -168,11 +237,16 @@ impl Driver {
         }
         Driver {
             state,
+            call_sid,
+            party_phone: contact.as_ref().map(|c| c.phone.clone()),
+            outcome: None,
+            follow_ups: Vec::new(),
+            pending: HashMap::new(),
             agent,
             recorder,
             stream_sid,
             conversation: Conversation::new(config, now),
-            dialogue: DialogueState::default(),
+            dialogue: DialogueState::for_contact(contact),
             outbox: Vec::new(),
             jobs: HashMap::new(),
             jobs_tx: None,
@@ -273,22 +347,41 @@ impl Driver {
                     conversation::CallerInput::Speech(s) => CallerInput::Speech(s),
                     conversation::CallerInput::Dtmf(d) => CallerInput::Dtmf(d),
                 };
-                let reply = self.agent.brain.respond(&mut self.dialogue, &caller_input);
-                self.recorder.send(StoreOp::Event {
-                    kind: "brain_reply".into(),
-                    data: serde_json::json!({
-                        "turn": turn.0,
-                        "intent": reply.intent,
-                        "confidence": reply.confidence,
-                        "action": format!("{:?}", reply.action),
-                    }),
-                });
-                let end_call = matches!(reply.action, ReplyAction::EndCall);
-                follow_ups.push(Input::ReplyText {
-                    turn,
-                    text: reply.text,
-                });
-                follow_ups.push(Input::ReplyDone { turn, end_call });
+                match self.agent.brain.decide(&mut self.dialogue, &caller_input) {
+                    Decision::Reply(reply) => {
+                        let end_call = self.apply_reply(turn, &reply);
+                        follow_ups.push(Input::ReplyText {
+                            turn,
+                            text: reply.text,
+                        });
+                        follow_ups.push(Input::ReplyDone { turn, end_call });
+                    }
+                    Decision::AskLlm { request, sentiment } => {
+                        self.recorder.send(StoreOp::Event {
+                            kind: "llm_turn".into(),
+                            data: serde_json::json!({
+                                "turn": turn.0,
+                                "sentiment": sentiment.map(|s| s.score),
+                            }),
+                        });
+                        let brain = self.agent.brain.clone();
+                        let contact = self.dialogue.contact().cloned();
+                        let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
+                        let jobs = self.jobs_tx.clone();
+                        let runner = tokio::spawn(run_llm_turn(brain, request, contact, ev_tx));
+                        // Forward the turn's events into the call loop, tagged with the turn.
+                        let forward = tokio::spawn(async move {
+                            while let Some(event) = ev_rx.recv().await {
+                                if let Some(tx) = &jobs {
+                                    let _ = tx.send(JobDone::Llm { turn, event });
+                                }
+                            }
+                        });
+                        let handles = self.jobs.entry(turn).or_default();
+                        handles.push(runner);
+                        handles.push(forward);
+                    }
+                }
             }
             Output::CancelTurn(turn) => {
                 if let Some(handles) = self.jobs.remove(&turn) {
@@ -327,7 +420,138 @@ impl Driver {
     }
 
     fn record_event(&mut self, ev: ConversationEvent) {
+        if let ConversationEvent::TurnFinished(t) = &ev {
+            if t.speaker == conversation::Speaker::Agent && t.interrupted {
+                // The model must not believe the caller heard what was cut off.
+                self.dialogue.agent_was_interrupted(&t.text);
+            }
+        }
         self.recorder.send(StoreOp::from_event(ev));
+    }
+
+    /// Records what an instant reply settles and returns whether the call ends after it.
+    fn apply_reply(&mut self, turn: TurnId, reply: &Reply) -> bool {
+        self.recorder.send(StoreOp::Event {
+            kind: "brain_reply".into(),
+            data: serde_json::json!({
+                "turn": turn.0,
+                "intent": reply.intent,
+                "confidence": reply.confidence,
+                "action": format!("{:?}", reply.action),
+                "sentiment": reply.sentiment.map(|s| s.score),
+            }),
+        });
+        if let Some(o) = &reply.outcome {
+            self.outcome = Some(o.clone());
+        }
+        if reply.do_not_call {
+            self.add_do_not_call();
+        }
+        match &reply.action {
+            ReplyAction::None => false,
+            ReplyAction::EndCall => true,
+            ReplyAction::Handoff => self.transfer(
+                "handoff",
+                self.agent.config.handoff_target().map(str::to_owned),
+            ),
+            ReplyAction::Transfer { department, number } => {
+                self.transfer(department, Some(number.clone()))
+            }
+        }
+    }
+
+    /// Arranges for the call to be connected to `number` once the stream closes (the
+    /// `<Connect action>` handler dials it). Returns true: the agent's part of the call ends.
+    fn transfer(&mut self, to: &str, number: Option<String>) -> bool {
+        match number {
+            Some(n) => {
+                self.state.set_transfer(&self.call_sid, &n);
+                self.recorder.send(StoreOp::Event {
+                    kind: "transfer".into(),
+                    data: serde_json::json!({ "to": to, "number": n }),
+                });
+                self.outcome.get_or_insert_with(|| "transferred".into());
+            }
+            None => {
+                tracing::warn!(call_sid = %self.call_sid, "handoff requested but the agent has no handoff_number or departments");
+                self.recorder.send(StoreOp::Event {
+                    kind: "handoff_unavailable".into(),
+                    data: serde_json::json!({ "to": to }),
+                });
+            }
+        }
+        true
+    }
+
+    fn add_do_not_call(&mut self) {
+        let phone = self.party_phone.clone();
+        self.recorder.send(StoreOp::DoNotCall { phone });
+    }
+
+    /// One event of a language-model turn.
+    fn on_llm_event(&mut self, turn: TurnId, event: TurnEvent, now: Instant) {
+        match event {
+            TurnEvent::Text(text) => self.feed(Input::ReplyText { turn, text }, now),
+            TurnEvent::Effect(effect) => {
+                self.recorder.send(StoreOp::Event {
+                    kind: "tool".into(),
+                    data: serde_json::json!({ "turn": turn.0, "effect": format!("{effect:?}") }),
+                });
+                let end = match effect {
+                    ToolEffect::EndCall => true,
+                    ToolEffect::Handoff { .. } => self.transfer(
+                        "handoff",
+                        self.agent.config.handoff_target().map(str::to_owned),
+                    ),
+                    ToolEffect::Transfer { department, number } => {
+                        self.transfer(&department, Some(number))
+                    }
+                    ToolEffect::SendDtmf(digits) => {
+                        // A bidirectional Media Stream cannot carry DTMF to the far end.
+                        self.recorder.send(StoreOp::Event {
+                            kind: "send_dtmf_unsupported".into(),
+                            data: serde_json::json!({ "digits": digits }),
+                        });
+                        false
+                    }
+                    ToolEffect::Outcome { outcome, follow_up } => {
+                        self.outcome = Some(outcome);
+                        self.follow_ups.extend(follow_up);
+                        false
+                    }
+                };
+                if end {
+                    self.pending.entry(turn).or_default().end_call = true;
+                }
+            }
+            TurnEvent::Done { messages, failed } => {
+                self.dialogue.extend_history(messages);
+                if failed {
+                    self.recorder.send(StoreOp::Event {
+                        kind: "llm_failed".into(),
+                        data: serde_json::json!({ "turn": turn.0 }),
+                    });
+                }
+                let end_call = self.pending.remove(&turn).is_some_and(|p| p.end_call);
+                self.feed(Input::ReplyDone { turn, end_call }, now);
+            }
+        }
+    }
+
+    /// Stores the call's outcome: the one the brain settled, else how the call ended.
+    fn record_outcome(&mut self, ended_by: &str) {
+        let outcome = self.outcome.clone().unwrap_or_else(|| match ended_by {
+            "agent" => "completed".into(),
+            _ => "caller_hung_up".into(),
+        });
+        self.recorder.send(StoreOp::Outcome {
+            outcome,
+            detail: serde_json::json!({
+                "follow_ups": self.follow_ups,
+                "turns": self.dialogue.turns(),
+                "sentiments": self.dialogue.sentiments().iter().map(|s| s.score).collect::<Vec<_>>(),
+            }),
+        });
     }
 
     fn abort_jobs(&mut self) {

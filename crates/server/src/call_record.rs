@@ -20,6 +20,14 @@ pub(crate) enum StoreOp {
     Ended {
         by: String,
     },
+    Outcome {
+        outcome: String,
+        detail: serde_json::Value,
+    },
+    /// The caller asked never to be called again.
+    DoNotCall {
+        phone: Option<String>,
+    },
 }
 
 impl StoreOp {
@@ -137,6 +145,46 @@ async fn apply(store: &Store, call_sid: &str, op: StoreOp) -> Result<(), store::
                 .await
         }
         StoreOp::Turn(t) => store.add_turn(call_sid, &t).await,
+        StoreOp::Outcome { outcome, detail } => {
+            store.set_call_outcome(call_sid, &outcome, &detail).await
+        }
+        StoreOp::DoNotCall { phone } => {
+            // Without a CRM contact, the caller's number comes from the call record.
+            let phone = match phone {
+                Some(p) => Some(p),
+                None => store.get_call(call_sid).await?.and_then(|d| {
+                    let outbound = d
+                        .call
+                        .direction
+                        .as_deref()
+                        .is_some_and(|x| x.starts_with("outbound"));
+                    if outbound {
+                        d.call.to_number
+                    } else {
+                        d.call.from_number
+                    }
+                }),
+            };
+            match phone {
+                Some(p) => {
+                    store
+                        .add_do_not_call(&p, Some("asked during a call"), "call", Some(call_sid))
+                        .await?;
+                    store
+                        .add_event(call_sid, "do_not_call", &serde_json::json!({ "phone": p }))
+                        .await
+                }
+                None => {
+                    store
+                        .add_event(
+                            call_sid,
+                            "do_not_call_without_number",
+                            &serde_json::json!({}),
+                        )
+                        .await
+                }
+            }
+        }
         StoreOp::Event { kind, data } => store.add_event(call_sid, &kind, &data).await,
         StoreOp::Ended { by } => {
             store

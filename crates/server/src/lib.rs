@@ -28,6 +28,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/twilio/voice", post(twilio_webhooks::voice))
         .route("/twilio/status", post(twilio_webhooks::status))
+        .route("/twilio/stream-ended", post(twilio_webhooks::stream_ended))
         .route("/twilio/media", get(media_stream::upgrade))
         .with_state(state)
 }

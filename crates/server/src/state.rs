@@ -1,7 +1,8 @@
 //! Shared state of the server (cheap to clone: everything is behind `Arc`).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use speech::pool::SpeechPool;
 use store::Store;
@@ -16,6 +17,9 @@ pub struct AppState {
     pub agents: Arc<AgentRegistry>,
     pub speech: SpeechPool,
     active: Arc<AtomicUsize>,
+    /// Calls to connect elsewhere once their media stream closes (CallSid → number), read by
+    /// the `<Connect action>` handler.
+    transfers: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl AppState {
@@ -32,7 +36,23 @@ impl AppState {
             agents: Arc::new(agents),
             speech,
             active: Arc::new(AtomicUsize::new(0)),
+            transfers: Arc::default(),
         }
+    }
+
+    /// Asks for `call_sid` to be connected to `number` when its stream ends.
+    pub(crate) fn set_transfer(&self, call_sid: &str, number: &str) {
+        if let Ok(mut t) = self.transfers.lock() {
+            t.insert(call_sid.to_owned(), number.to_owned());
+        }
+    }
+
+    /// Takes the pending transfer of `call_sid`, if any.
+    pub(crate) fn take_transfer(&self, call_sid: &str) -> Option<String> {
+        self.transfers
+            .lock()
+            .ok()
+            .and_then(|mut t| t.remove(call_sid))
     }
 
     /// Calls currently streaming.

@@ -6,10 +6,10 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use telephony::twiml::{Connect, Hangup, Response as Twiml, Say, Stream};
+use telephony::twiml::{Connect, Dial, Hangup, Number, Response as Twiml, Say, Sip, Stream};
 use telephony::webhook::{StatusCallback, VoiceWebhook};
 
-use crate::signature_check::{check_webhook, public_ws_base};
+use crate::signature_check::{check_webhook, public_base, public_ws_base};
 use crate::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -96,9 +96,11 @@ pub(crate) async fn voice(
     let stream = Stream::new(stream_url)
         .parameter("call_sid", hook.call_sid.as_str())
         .parameter("agent", agent_key.as_str());
+    // When our side closes the stream, Twilio asks the action URL what next: a transfer
+    // (`<Dial>`) if the agent arranged one, else hang up.
+    let action = format!("{}/twilio/stream-ended", public_base(&state, &headers));
     let doc = Twiml::new()
-        .push(Connect::new().stream(stream))
-        // When our side closes the stream the call continues here: hang up.
+        .push(Connect::new().action(action).stream(stream))
         .push(Hangup::new())
         .to_xml();
     xml(doc)
@@ -143,4 +145,39 @@ pub(crate) async fn status(
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
+}
+
+/// `POST /twilio/stream-ended`: the `<Connect action>` of a media stream. Connects the caller to
+/// the number the agent chose (transfer or handoff), else hangs up.
+pub(crate) async fn stream_ended(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let params = match form_pairs(&body) {
+        Ok(p) => p,
+        Err(code) => return code.into_response(),
+    };
+    if let Err(code) = check_webhook(&state, &headers, &uri, &params) {
+        return code.into_response();
+    }
+    let call_sid = params
+        .iter()
+        .find(|(k, _)| k == "CallSid")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let doc = match state.take_transfer(&call_sid) {
+        Some(number) => {
+            tracing::info!(%call_sid, %number, "stream ended: transferring the call");
+            let dial = if number.starts_with("sip:") {
+                Dial::new().sip(Sip::new(number))
+            } else {
+                Dial::new().number(Number::new(number))
+            };
+            Twiml::new().push(dial).push(Hangup::new()).to_xml()
+        }
+        None => Twiml::new().push(Hangup::new()).to_xml(),
+    };
+    xml(doc)
 }

@@ -92,6 +92,9 @@ pub async fn run_call(
     let endpoints = Endpoints::new(&cfg.server, cfg.public_url.as_deref())?;
     let pool = SpeechPool::new(stt, tts, 1, 1);
     let clips = synthesize_lines(&pool, script).await?;
+    // reqwest is built without a default TLS provider (see the workspace Cargo.toml); a client
+    // cannot be built until one is installed, even for plain http. Idempotent.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder()
         .timeout(webhook::WEBHOOK_TIMEOUT)
         .build()

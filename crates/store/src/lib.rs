@@ -5,10 +5,12 @@
 //! it. All writes are idempotent or append-only so that Twilio's retried and out-of-order
 //! callbacks are safe to feed in as they come. Timestamps are unix epoch milliseconds.
 
+mod contacts;
 mod error;
 mod records;
 mod store;
 
+pub use contacts::{ContactRecord, DoNotCallEntry, NewContact};
 pub use error::StoreError;
 pub use records::{
     CallDetail, CallEventRecord, CallRecord, NewCall, NewTurn, Speaker, StatusEventRecord,

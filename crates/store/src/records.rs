@@ -111,6 +111,12 @@ pub struct CallRecord {
     pub created_at: i64,
     pub answered_at: Option<i64>,
     pub ended_at: Option<i64>,
+    /// The CRM contact this call was with, when known.
+    pub contact_id: Option<i64>,
+    /// What the call achieved, as the brain recorded it (e.g. "interested", "do_not_call").
+    pub outcome: Option<String>,
+    /// JSON text with the outcome's details (summary, follow-ups).
+    pub outcome_detail: Option<String>,
 }
 
 /// A stored turn.

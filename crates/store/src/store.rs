@@ -17,7 +17,7 @@ use crate::records::{
 macro_rules! call_columns {
     () => {
         "id, call_sid, account_sid, stream_sid, direction, from_number, to_number, status, \
-         status_rank, agent, created_at, answered_at, ended_at"
+         status_rank, agent, created_at, answered_at, ended_at, contact_id, outcome, outcome_detail"
     };
 }
 
@@ -33,7 +33,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Handle to the call database. Cheap to clone (the pool is shared).
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 impl Store {
@@ -433,7 +433,7 @@ fn create_parent_dir(file: &Path) -> Result<(), StoreError> {
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 

@@ -77,8 +77,11 @@ impl TestServer {
         let store = Store::connect("sqlite::memory:")
             .await
             .expect("in-memory store");
-        let agents = AgentRegistry::load(&workspace_root().join("agents/demo.toml"))
-            .expect("demo agent loads");
+        let agents = AgentRegistry::load(
+            &workspace_root().join("agents/demo.toml"),
+            &brain::BrainResources::default(),
+        )
+        .expect("demo agent loads");
         let config = ServerConfig {
             listen: addr.to_string(),
             public_url: Some(PUBLIC_URL.to_string()),
@@ -95,6 +98,7 @@ impl TestServer {
                 .await
                 .expect("server runs");
         });
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(10))
