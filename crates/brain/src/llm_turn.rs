@@ -163,6 +163,11 @@ pub async fn run_llm_turn(
         produced.clear();
         round += 1;
     }
+    if round == MAX_TOOL_ROUNDS && !spoke {
+        // The model spent every round calling tools without answering: never dead air.
+        send(TurnEvent::Text(GIVE_UP.into()));
+        failed = true;
+    }
     send(TurnEvent::Done {
         messages: produced,
         failed,

@@ -24,6 +24,11 @@ use crate::sentiment::{is_frustrated, Sentiment, SentimentAnalyzer};
 /// caller to rephrase yet again.
 const FALLBACKS_BEFORE_HANDOFF_OFFER: u32 = 2;
 
+/// Intents that end the call and may put the caller on the do-not-call list need more certainty
+/// than the recogniser's general threshold: "how do I cancel my subscription" scored 0.51 for
+/// do-not-call, while real requests ("stop calling me", "take me off your list") score 0.89–1.0.
+const CALL_ENDING_MIN_CONFIDENCE: f32 = 0.7;
+
 /// Conversational moves every agent understands, whatever its configuration. Matched with the
 /// same fuzzy machinery as configured intents.
 const BUILTIN_REPEAT: &str = "repeat";
@@ -488,7 +493,19 @@ impl Brain {
             }
         }
 
-        let name = heard.intent.clone();
+        let mut name = heard.intent.clone();
+        let call_ending = name.as_deref().is_some_and(|n| {
+            [
+                builtin_intents::DO_NOT_CALL,
+                builtin_intents::NOT_INTERESTED,
+            ]
+            .contains(&n)
+                && self.agent.intent(n).is_none()
+        });
+        if call_ending && heard.confidence < CALL_ENDING_MIN_CONFIDENCE {
+            tracing::debug!(intent = ?name, confidence = heard.confidence, "call-ending intent too uncertain; ignored");
+            name = None;
+        }
         let escalation = name.as_deref().is_some_and(|n| {
             [
                 builtin_intents::GOODBYE,
