@@ -23,6 +23,10 @@ use chunking::{chunk_document, shorten, speakable, split_sentences, word_count};
 /// (crates/brain/tests/data/faq.md): answerable questions scored 0.36–0.56 (one paraphrase far
 /// from its heading 0.24), unanswerable or unrelated ones at most 0.30.
 pub const DEFAULT_ANSWER_THRESHOLD: f32 = 0.35;
+/// How far under the threshold a clear winner may score and still answer.
+const NEAR_THRESHOLD: f32 = 0.06;
+/// How far a clear winner must stand above the second-best passage.
+const CLEAR_MARGIN: f32 = 0.1;
 /// Longest spoken answer, in words.
 const MAX_ANSWER_WORDS: usize = 40;
 /// A second sentence joins the answer only if it is nearly as relevant as the first.
@@ -227,12 +231,20 @@ impl KnowledgeBase {
     /// relevant and fits), at most about 40 words, without Markdown or symbols a voice would spell out.
     pub fn answer_extractive(&self, question: &str) -> Option<String> {
         let q = self.embed_question(question)?;
-        let (chunk, score) = self
+        let mut ranked: Vec<(&Chunk, f32)> = self
             .chunks
             .iter()
             .map(|c| (c, cosine(&q, &c.embedding)))
-            .max_by(|a, b| a.1.total_cmp(&b.1))?;
-        if score < self.threshold {
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let (chunk, score) = *ranked.first()?;
+        let runner_up = ranked.get(1).map_or(0.0, |r| r.1);
+        // A passage just under the threshold still answers when it stands clearly apart from
+        // every other one: "what are your opening hours" scored 0.35 against "Opening hours" and
+        // 0.22 against the next passage.
+        let clear_winner =
+            score >= self.threshold - NEAR_THRESHOLD && score - runner_up >= CLEAR_MARGIN;
+        if score < self.threshold && !clear_winner {
             return None;
         }
         let scores: Vec<f32> = chunk.sentences.iter().map(|(_, e)| cosine(&q, e)).collect();

@@ -21,6 +21,8 @@ pub const MAX_TOOL_ROUNDS: usize = 3;
 
 /// Said (once) when the model fails before saying anything; the request is then retried.
 const HOLD_ON: &str = "Sorry, one moment please.";
+/// Said when the model stops mid-answer.
+const CUT_OFF: &str = " Sorry, I lost my train of thought. Could you ask me that again?";
 /// Said when the retry fails too: never dead air.
 const GIVE_UP: &str = "I'm sorry, I'm having trouble answering that right now. Could you ask me \
 again, or would you like me to connect you with a person?";
@@ -83,6 +85,9 @@ pub async fn run_llm_turn(
     let mut failed = false;
     let mut round = 0;
     while round < MAX_TOOL_ROUNDS {
+        // Messages of earlier rounds stay in `produced` (they belong in the history); only this
+        // round's are appended to the next request.
+        let round_start = produced.len();
         let mut text = String::new();
         let mut calls: Vec<ToolCall> = Vec::new();
         let mut filter = SpokenFilter::default();
@@ -115,6 +120,9 @@ pub async fn run_llm_turn(
             }
             if !spoke || text.is_empty() {
                 send(TurnEvent::Text(GIVE_UP.into()));
+            } else {
+                // Half an answer then silence would leave the caller waiting.
+                send(TurnEvent::Text(CUT_OFF.into()));
             }
             failed = true;
             break;
@@ -159,8 +167,9 @@ pub async fn run_llm_turn(
             break;
         }
         // Another round with the tool results, so the model can use them in its answer.
-        request.messages.extend(produced.iter().cloned());
-        produced.clear();
+        request
+            .messages
+            .extend(produced[round_start..].iter().cloned());
         round += 1;
     }
     if round == MAX_TOOL_ROUNDS && !spoke {

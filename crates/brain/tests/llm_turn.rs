@@ -294,27 +294,19 @@ async fn do_not_call_request_ends_the_call_and_flags_the_number() {
 }
 
 #[tokio::test]
-async fn frustrated_caller_is_offered_a_person() {
+async fn furious_caller_is_offered_a_person_at_once() {
     let server = FakeServer::start(vec![]).await;
     let brain = brain_with(&server, client_config(&server));
     let mut state = DialogueState::default();
-    let complaint = CallerInput::Speech("this is ridiculous, you're useless".into());
     let offer = brain.agent().handoff_offer.render(brain.agent(), None);
-
-    let mut offered_at = None;
-    for attempt in 1..=2 {
-        if let Decision::Reply(r) = brain.decide(&mut state, &complaint) {
-            if r.text == offer {
-                assert_eq!(r.outcome.as_deref(), Some("escalation_offered"));
-                offered_at = Some(attempt);
-                break;
-            }
+    let complaint = CallerInput::Speech("this is ridiculous, you're useless".into());
+    match brain.decide(&mut state, &complaint) {
+        Decision::Reply(r) => {
+            assert_eq!(r.text, offer);
+            assert_eq!(r.outcome.as_deref(), Some("escalation_offered"));
         }
+        other => panic!("a furious caller is offered a person, not the model: {other:?}"),
     }
-    assert!(
-        offered_at.is_some(),
-        "two angry turns must bring a handoff offer"
-    );
     assert!(state.handoff_offered());
     // Accepting the offer hands the call to a person.
     match brain.decide(&mut state, &CallerInput::Speech("yes please".into())) {
@@ -325,6 +317,38 @@ async fn frustrated_caller_is_offered_a_person() {
         server.requests().is_empty(),
         "no model needed for any of it"
     );
+}
+
+#[tokio::test]
+async fn second_annoyed_turn_in_a_row_brings_a_handoff_offer_once() {
+    let server = FakeServer::start(vec![]).await;
+    let brain = brain_with(&server, client_config(&server));
+    let mut state = DialogueState::default();
+    let offer = brain.agent().handoff_offer.render(brain.agent(), None);
+    let say = |state: &mut DialogueState, text: &str| {
+        brain.decide(state, &CallerInput::Speech(text.into()))
+    };
+
+    // Mildly negative: the model still gets a chance to help.
+    let first = say(&mut state, "your calendar sync is bad");
+    assert!(matches!(first, Decision::AskLlm { .. }), "{first:?}");
+    match say(&mut state, "and the reminders are bad too") {
+        Decision::Reply(r) => {
+            assert_eq!(r.text, offer);
+            assert_eq!(r.outcome.as_deref(), Some("escalation_offered"));
+        }
+        other => panic!("two annoyed turns in a row bring the offer: {other:?}"),
+    }
+    // Declined once, it is not pushed again.
+    let declined = say(&mut state, "no thanks");
+    assert!(
+        matches!(&declined, Decision::Reply(r) if r.action == ReplyAction::None),
+        "{declined:?}"
+    );
+    for text in ["the invoices page is bad as well", "and the export is bad"] {
+        let again = say(&mut state, text);
+        assert!(matches!(again, Decision::AskLlm { .. }), "{again:?}");
+    }
 }
 
 // --- run_llm_turn ---------------------------------------------------------------------------
@@ -416,7 +440,11 @@ async fn end_call_tool_ends_the_call_after_the_goodbye() {
     .await;
     let brain = brain_with(&server, client_config(&server));
     let mut state = DialogueState::default();
-    let request = llm_request(&brain, &mut state, "I think my question was answered already");
+    let request = llm_request(
+        &brain,
+        &mut state,
+        "I think my question was answered already",
+    );
     let events = run_turn(brain, request, None).await;
     assert_eq!(
         events[0],
@@ -474,7 +502,11 @@ async fn unknown_department_is_reported_to_the_model_for_a_second_round() {
     .await;
     let brain = brain_with(&server, client_config(&server));
     let mut state = DialogueState::default();
-    let request = llm_request(&brain, &mut state, "who handles sponsorship proposals for your marketing");
+    let request = llm_request(
+        &brain,
+        &mut state,
+        "who handles sponsorship proposals for your marketing",
+    );
     let events = run_turn(brain, request, None).await;
 
     assert!(effects(&events).is_empty(), "no transfer: {events:?}");

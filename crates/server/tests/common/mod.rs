@@ -33,7 +33,8 @@ fn models_dir() -> PathBuf {
 }
 
 /// The local models, loaded once per test binary: loading Whisper and Piper takes seconds.
-fn local_speech() -> LocalSpeech {
+/// Tests also use them to play the caller (Piper) and to hear the agent (Whisper).
+pub fn local_speech() -> LocalSpeech {
     static SPEECH: OnceLock<LocalSpeech> = OnceLock::new();
     SPEECH
         .get_or_init(|| {
@@ -55,11 +56,16 @@ pub struct TestServer {
     pub store: Store,
     http: reqwest::Client,
     task: JoinHandle<()>,
+    /// A private agents folder written by [`TestServer::start_with_agent`], removed on drop.
+    agent_dir: Option<PathBuf>,
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(dir) = &self.agent_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -67,6 +73,24 @@ impl TestServer {
     /// Starts a server with signature checks on, [`PUBLIC_URL`] as its public URL and the demo
     /// agent (plus any sibling agents) loaded.
     pub async fn start() -> TestServer {
+        Self::start_serving(&workspace_root().join("agents/demo.toml"), None).await
+    }
+
+    /// Starts a server whose only (and default) agent is `agent_toml`, written as
+    /// `<name>.toml` into a fresh folder of its own: the agent is called `name` in the
+    /// voice webhook's stream parameters.
+    pub async fn start_with_agent(name: &str, agent_toml: &str) -> TestServer {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("callpilot-server-test-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create the test agents folder");
+        let file = dir.join(format!("{name}.toml"));
+        std::fs::write(&file, agent_toml).expect("write the test agent");
+        Self::start_serving(&file, Some(dir)).await
+    }
+
+    async fn start_serving(agent_file: &std::path::Path, agent_dir: Option<PathBuf>) -> TestServer {
         let (stt, tts) = tokio::task::spawn_blocking(local_speech)
             .await
             .expect("model loading panicked");
@@ -77,11 +101,8 @@ impl TestServer {
         let store = Store::connect("sqlite::memory:")
             .await
             .expect("in-memory store");
-        let agents = AgentRegistry::load(
-            &workspace_root().join("agents/demo.toml"),
-            &brain::BrainResources::default(),
-        )
-        .expect("demo agent loads");
+        let agents = AgentRegistry::load(agent_file, &brain::BrainResources::default())
+            .expect("test agent loads");
         let config = ServerConfig {
             listen: addr.to_string(),
             public_url: Some(PUBLIC_URL.to_string()),
@@ -109,6 +130,7 @@ impl TestServer {
             store,
             http,
             task,
+            agent_dir,
         }
     }
 
