@@ -122,8 +122,9 @@ pub struct ServeArgs {
     /// Language model for questions no intent answers.
     #[arg(long, env = "CALLPILOT_LLM", value_enum, default_value_t = LlmChoice::Auto)]
     pub llm: LlmChoice,
-    /// Threads for the embedded language model (`--llm local`).
-    #[arg(long, env = "CALLPILOT_LLM_THREADS", default_value_t = 2)]
+    /// Threads for the embedded language model (`--llm local`). One: with two, generation
+    /// collapsed from ~75 to 2-21 tokens/s whenever speech work used the other core.
+    #[arg(long, env = "CALLPILOT_LLM_THREADS", default_value_t = 1)]
     pub llm_threads: usize,
     /// Transcriptions run at once (others queue).
     #[arg(long, env = "CALLPILOT_STT_WORKERS", default_value_t = 1)]

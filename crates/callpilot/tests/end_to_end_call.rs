@@ -260,6 +260,21 @@ async fn scripted_call_hears_greeting_price_barge_in_and_goodbye() {
             .any(|t| t.speaker == store::Speaker::Agent && t.interrupted),
         "no interrupted agent turn stored"
     );
+    assert!(
+        detail
+            .turns
+            .iter()
+            .any(|t| t.speaker == store::Speaker::Caller
+                && t.sentiment_label.is_some()
+                && t.intent.is_some()),
+        "caller turns carry no intent/sentiment: {:#?}",
+        detail.turns
+    );
+    assert_eq!(
+        detail.call.outcome.as_deref(),
+        Some("completed"),
+        "outcome of a call that ended with goodbye"
+    );
     let with_latency: Vec<i64> = detail
         .turns
         .iter()

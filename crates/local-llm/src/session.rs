@@ -106,6 +106,11 @@ impl<'m> Session<'m> {
             );
         }
         let prompt = self.prompt_tokens(request)?;
+        if prompt.is_empty() {
+            return Err(LocalLlmError::Prompt(
+                "the chat template rendered nothing".into(),
+            ));
+        }
         let n_ctx = self.ctx.n_ctx();
         if prompt.len() >= n_ctx as usize {
             return Err(LocalLlmError::PromptTooLong {
@@ -127,7 +132,11 @@ impl<'m> Session<'m> {
         let mut completion_tokens = 0u32;
         let mut batch = LlamaBatch::new(1, 1);
         let mut hit_stop_string = false;
-        let finish_reason = loop {
+        let mut finish_reason = loop {
+            if events.is_closed() {
+                // The caller dropped the stream (e.g. barge-in): stop spending CPU.
+                break "cancelled";
+            }
             if completion_tokens >= max_tokens {
                 break "length";
             }
@@ -142,7 +151,6 @@ impl<'m> Session<'m> {
             if !scanned.text.is_empty()
                 && events.send(Ok(LlmEvent::TextDelta(scanned.text))).is_err()
             {
-                // The caller dropped the stream (e.g. barge-in): stop spending CPU.
                 break "cancelled";
             }
             if scanned.stopped {
@@ -152,8 +160,8 @@ impl<'m> Session<'m> {
             if completion_tokens >= max_tokens {
                 break "length";
             }
-            if self.cached.len() + 1 >= n_ctx as usize {
-                break "length";
+            if self.cached.len() >= n_ctx as usize {
+                break "length"; // no KV slot left for this token
             }
             batch.clear();
             let pos = i32::try_from(self.cached.len()).unwrap_or(i32::MAX);
@@ -172,7 +180,9 @@ impl<'m> Session<'m> {
         if !hit_stop_string {
             let tail = stops.push(&pieces.finish());
             let mut rest = tail.text;
-            if !tail.stopped {
+            if tail.stopped {
+                finish_reason = "stop";
+            } else {
                 rest.push_str(&stops.finish());
             }
             if !rest.is_empty() {

@@ -29,7 +29,7 @@ impl Utf8Pieces {
                 }
                 Err(e) => {
                     let valid = e.valid_up_to();
-                    // SAFETY-free: the first `valid` bytes were just checked to be UTF-8.
+                    // The first `valid` bytes were just checked to be UTF-8.
                     out.push_str(std::str::from_utf8(&self.pending[..valid]).unwrap_or_default());
                     match e.error_len() {
                         // Incomplete character at the end: wait for the next token.

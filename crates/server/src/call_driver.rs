@@ -11,6 +11,7 @@ use std::time::Instant;
 use audio::{Frame, FRAME_SAMPLES_8K};
 use axum::extract::ws::{Message, WebSocket};
 use brain::llm_turn::{run_llm_turn, ToolEffect, TurnEvent};
+use brain::sentiment::SentimentLabel;
 use brain::{CallerInput, Contact, Decision, DialogueState, Reply, ReplyAction};
 use conversation::{Conversation, ConversationEvent, Input, Output, TurnConfig, TurnId};
 use futures_util::{SinkExt, StreamExt};
@@ -347,7 +348,23 @@ impl Driver {
                     conversation::CallerInput::Speech(s) => CallerInput::Speech(s),
                     conversation::CallerInput::Dtmf(d) => CallerInput::Dtmf(d),
                 };
-                match self.agent.brain.decide(&mut self.dialogue, &caller_input) {
+                let decision = self.agent.brain.decide(&mut self.dialogue, &caller_input);
+                let (intent, sentiment) = match &decision {
+                    Decision::Reply(r) => (r.intent.clone(), r.sentiment),
+                    Decision::AskLlm { sentiment, .. } => (None, *sentiment),
+                };
+                if let Some(s) = sentiment {
+                    self.recorder.send(StoreOp::CallerTurnUnderstood {
+                        intent,
+                        sentiment_label: match s.label {
+                            SentimentLabel::Positive => "positive",
+                            SentimentLabel::Neutral => "neutral",
+                            SentimentLabel::Negative => "negative",
+                        },
+                        sentiment_score: s.score,
+                    });
+                }
+                match decision {
                     Decision::Reply(reply) => {
                         let end_call = self.apply_reply(turn, &reply);
                         follow_ups.push(Input::ReplyText {

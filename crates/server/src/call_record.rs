@@ -24,6 +24,12 @@ pub(crate) enum StoreOp {
         outcome: String,
         detail: serde_json::Value,
     },
+    /// What the brain understood of the caller's latest turn.
+    CallerTurnUnderstood {
+        intent: Option<String>,
+        sentiment_label: &'static str,
+        sentiment_score: f32,
+    },
     /// The caller asked never to be called again.
     DoNotCall {
         phone: Option<String>,
@@ -145,6 +151,20 @@ async fn apply(store: &Store, call_sid: &str, op: StoreOp) -> Result<(), store::
                 .await
         }
         StoreOp::Turn(t) => store.add_turn(call_sid, &t).await,
+        StoreOp::CallerTurnUnderstood {
+            intent,
+            sentiment_label,
+            sentiment_score,
+        } => {
+            store
+                .annotate_last_caller_turn(
+                    call_sid,
+                    intent.as_deref(),
+                    sentiment_label,
+                    f64::from(sentiment_score),
+                )
+                .await
+        }
         StoreOp::Outcome { outcome, detail } => {
             store.set_call_outcome(call_sid, &outcome, &detail).await
         }

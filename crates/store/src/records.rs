@@ -120,7 +120,7 @@ pub struct CallRecord {
 }
 
 /// A stored turn.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TurnRecord {
     pub idx: i64,
     pub speaker: Speaker,
@@ -129,6 +129,10 @@ pub struct TurnRecord {
     pub at_ms: i64,
     pub timings: TurnTimings,
     pub intent: Option<String>,
+    /// Caller turns: "positive" | "neutral" | "negative", as the brain judged it.
+    pub sentiment_label: Option<String>,
+    /// Caller turns: -1.0 (very negative) to 1.0 (very positive).
+    pub sentiment_score: Option<f64>,
 }
 
 /// A stored free-form call event (for timelines and debugging).

@@ -238,6 +238,30 @@ impl Store {
         tx.commit().await.map_err(StoreError::query(op))
     }
 
+    /// Records what the brain understood of the caller's latest turn: its intent and sentiment.
+    /// (The turn is stored when its transcript arrives, before the brain has run.)
+    pub async fn annotate_last_caller_turn(
+        &self,
+        call_sid: &str,
+        intent: Option<&str>,
+        sentiment_label: &str,
+        sentiment_score: f64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE turns SET intent = COALESCE(?, intent), sentiment_label = ?, sentiment_score = ?
+             WHERE id = (SELECT t.id FROM turns t JOIN calls c ON c.id = t.call_id
+                         WHERE c.call_sid = ? AND t.speaker = 'caller' ORDER BY t.idx DESC LIMIT 1)",
+        )
+        .bind(intent)
+        .bind(sentiment_label)
+        .bind(sentiment_score)
+        .bind(call_sid)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::query("annotate_last_caller_turn"))?;
+        Ok(())
+    }
+
     /// Appends a free-form event (`kind` + JSON `data`) to a call's timeline, stamped now.
     pub async fn add_event(
         &self,
@@ -314,7 +338,8 @@ impl Store {
         let turns = sqlx::query(
             "SELECT idx, speaker, text, interrupted, at_ms,
                     end_of_speech_to_transcript_ms, transcript_to_reply_ms,
-                    reply_to_first_audio_ms, end_of_speech_to_first_audio_ms, intent
+                    reply_to_first_audio_ms, end_of_speech_to_first_audio_ms, intent,
+                    sentiment_label, sentiment_score
              FROM turns WHERE call_id = ? ORDER BY idx",
         )
         .bind(call.id)
@@ -418,6 +443,8 @@ fn turn_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<TurnRecord, sqlx::Erro
             end_of_speech_to_first_audio_ms: row.try_get("end_of_speech_to_first_audio_ms")?,
         },
         intent: row.try_get("intent")?,
+        sentiment_label: row.try_get("sentiment_label")?,
+        sentiment_score: row.try_get("sentiment_score")?,
     })
 }
 

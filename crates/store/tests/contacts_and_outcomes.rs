@@ -77,3 +77,35 @@ async fn call_outcome_and_contact_are_stored_on_the_call() {
     assert_eq!(d.call.outcome.as_deref(), Some("interested"));
     assert!(d.call.outcome_detail.unwrap().contains("send pricing"));
 }
+
+#[tokio::test]
+async fn caller_turns_carry_intent_and_sentiment() {
+    let s = store().await;
+    for (speaker, text) in [
+        (store::Speaker::Caller, "how much is it"),
+        (store::Speaker::Agent, "Nineteen dollars."),
+        (store::Speaker::Caller, "that's ridiculous"),
+    ] {
+        s.add_turn(
+            "CA3",
+            &store::NewTurn {
+                speaker,
+                text: text.into(),
+                interrupted: false,
+                at_ms: 0,
+                timings: Default::default(),
+                intent: None,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    s.annotate_last_caller_turn("CA3", Some("complaint"), "negative", -0.7)
+        .await
+        .unwrap();
+    let d = s.get_call("CA3").await.unwrap().unwrap();
+    assert_eq!(d.turns[0].sentiment_label, None);
+    assert_eq!(d.turns[2].intent.as_deref(), Some("complaint"));
+    assert_eq!(d.turns[2].sentiment_label.as_deref(), Some("negative"));
+    assert_eq!(d.turns[2].sentiment_score, Some(-0.7));
+}
