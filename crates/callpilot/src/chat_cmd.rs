@@ -117,15 +117,15 @@ async fn parse_contact(spec: &str, database_url: &str) -> anyhow::Result<Contact
             let Some((k, v)) = pair.split_once('=') else {
                 continue;
             };
-            let v = Some(v.trim().to_owned());
+            let v = v.trim().to_owned();
             match k.trim() {
-                "first_name" => c.first_name = v,
-                "last_name" => c.last_name = v,
-                "company" => c.company = v,
-                "status" => c.status = v,
-                "phone" => c.phone = v.unwrap_or_default(),
+                "first_name" => c.first_name = Some(v),
+                "last_name" => c.last_name = Some(v),
+                "company" => c.company = Some(v),
+                "status" => c.status = Some(v),
+                "phone" => c.phone = v,
                 other => {
-                    c.fields.insert(other.to_owned(), v.unwrap_or_default());
+                    c.fields.insert(other.to_owned(), v);
                 }
             }
         }
