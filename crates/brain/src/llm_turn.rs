@@ -172,8 +172,9 @@ pub async fn run_llm_turn(
             .extend(produced[round_start..].iter().cloned());
         round += 1;
     }
-    if round == MAX_TOOL_ROUNDS && !spoke {
-        // The model spent every round calling tools without answering: never dead air.
+    if round == MAX_TOOL_ROUNDS {
+        // Every round ended in tools that needed another round: the answer never came (a
+        // "let me check" said along the way is no answer). Never dead air.
         send(TurnEvent::Text(GIVE_UP.into()));
         failed = true;
     }

@@ -29,6 +29,11 @@ const FALLBACKS_BEFORE_HANDOFF_OFFER: u32 = 2;
 /// do-not-call, while real requests ("stop calling me", "take me off your list") score 0.89–1.0.
 const CALL_ENDING_MIN_CONFIDENCE: f32 = 0.7;
 
+/// Said instead of a handoff when the agent has nobody to hand off to (no `handoff_number`,
+/// no departments).
+const NO_ONE_AVAILABLE: &str = "I'm sorry, there's no one available to take your call right now, \
+but I'm happy to keep helping you here.";
+
 /// Conversational moves every agent understands, whatever its configuration. Matched with the
 /// same fuzzy machinery as configured intents.
 const BUILTIN_REPEAT: &str = "repeat";
@@ -210,6 +215,16 @@ impl DialogueState {
             .find(|m| m.role == Role::Assistant && m.content.is_some())
         {
             m.content = Some(heard.to_owned());
+        }
+        self.last_reply = Some(heard.to_owned());
+    }
+
+    /// A language-model turn was cut off before it finished: what the caller heard of it is
+    /// the agent's reply in the history (the turn's own messages never arrived).
+    pub fn llm_turn_interrupted(&mut self, heard: &str) {
+        if !heard.trim().is_empty() {
+            self.history.push(ChatMessage::assistant(heard.to_owned()));
+            self.last_reply = Some(heard.to_owned());
         }
     }
 
@@ -480,8 +495,7 @@ impl Brain {
                 }
                 BUILTIN_YES if offered => {
                     state.consecutive_fallbacks = 0;
-                    let text = self.agent.handoff.render(&self.agent, None);
-                    return Some(self.reply(text, None, b.confidence, ReplyAction::Handoff));
+                    return Some(self.handoff_reply(state, None, b.confidence, None));
                 }
                 BUILTIN_NO if offered => {
                     state.consecutive_fallbacks = 0;
@@ -500,7 +514,6 @@ impl Brain {
                 builtin_intents::NOT_INTERESTED,
             ]
             .contains(&n)
-                && self.agent.intent(n).is_none()
         });
         if call_ending && heard.confidence < CALL_ENDING_MIN_CONFIDENCE {
             tracing::debug!(intent = ?name, confidence = heard.confidence, "call-ending intent too uncertain; ignored");
@@ -516,7 +529,11 @@ impl Brain {
             .contains(&n)
         });
         // A frustrated caller is offered a person once, instead of more of the same.
-        if !escalation && !state.frustration_offered && is_frustrated(&state.sentiments) {
+        if !escalation
+            && self.can_hand_off()
+            && !state.frustration_offered
+            && is_frustrated(&state.sentiments)
+        {
             state.frustration_offered = true;
             state.handoff_offered = true;
             let text = self.agent.handoff_offer.render(&self.agent, None);
@@ -528,14 +545,31 @@ impl Brain {
         if let Some(name) = name {
             state.consecutive_fallbacks = 0;
             if let Some(intent) = self.agent.intent(&name) {
-                let action = match intent.action {
-                    IntentAction::None => ReplyAction::None,
-                    IntentAction::EndCall => ReplyAction::EndCall,
-                    IntentAction::Handoff => ReplyAction::Handoff,
-                };
                 let text = self.render_intent(intent, heard.product, state.contact.as_ref());
-                let mut r = self.reply(text, Some(name), heard.confidence, action);
+                let mut r = match intent.action {
+                    IntentAction::None => self.reply(
+                        text,
+                        Some(name.clone()),
+                        heard.confidence,
+                        ReplyAction::None,
+                    ),
+                    IntentAction::EndCall => self.reply(
+                        text,
+                        Some(name.clone()),
+                        heard.confidence,
+                        ReplyAction::EndCall,
+                    ),
+                    IntentAction::Handoff => {
+                        self.handoff_reply(state, Some(name.clone()), heard.confidence, Some(text))
+                    }
+                };
                 r.outcome = intent.outcome.clone();
+                // An agent may word its own do-not-call reply, but the request is honoured
+                // whatever the wording: do-not-call lists are a legal obligation.
+                if name == builtin_intents::DO_NOT_CALL {
+                    r.do_not_call = true;
+                    r.outcome.get_or_insert_with(|| "do_not_call".into());
+                }
                 return Some(r);
             }
             if let Some(r) = self.builtin_reply(state, &name, heard.confidence) {
@@ -561,7 +595,9 @@ impl Brain {
         }
 
         state.consecutive_fallbacks += 1;
-        let template = if state.consecutive_fallbacks >= FALLBACKS_BEFORE_HANDOFF_OFFER {
+        let template = if state.consecutive_fallbacks >= FALLBACKS_BEFORE_HANDOFF_OFFER
+            && self.can_hand_off()
+        {
             state.handoff_offered = true;
             &self.agent.handoff_offer
         } else {
@@ -600,10 +636,7 @@ impl Brain {
                 self.reply(text, Some(name.into()), confidence, ReplyAction::EndCall)
             }
             builtin_intents::SPEAK_TO_HUMAN => {
-                let text = agent
-                    .handoff
-                    .render_with(agent, None, state.contact.as_ref());
-                self.reply(text, Some(name.into()), confidence, ReplyAction::Handoff)
+                self.handoff_reply(state, Some(name.into()), confidence, None)
             }
             builtin_intents::DO_NOT_CALL => {
                 let mut r = self.reply(
@@ -632,13 +665,43 @@ impl Brain {
         Some(reply)
     }
 
+    /// Hands the caller to a person, or says plainly that nobody can take the call: promising
+    /// a person and then hanging up would be worse than no offer at all.
+    fn handoff_reply(
+        &self,
+        state: &DialogueState,
+        intent: Option<String>,
+        confidence: f32,
+        text: Option<String>,
+    ) -> Reply {
+        if self.agent.handoff_target().is_some() {
+            let text = text.unwrap_or_else(|| {
+                self.agent
+                    .handoff
+                    .render_with(&self.agent, None, state.contact.as_ref())
+            });
+            self.reply(text, intent, confidence, ReplyAction::Handoff)
+        } else {
+            self.reply(
+                NO_ONE_AVAILABLE.to_owned(),
+                intent,
+                confidence,
+                ReplyAction::None,
+            )
+        }
+    }
+
+    /// Whether offering a person makes sense (someone can take the call).
+    fn can_hand_off(&self) -> bool {
+        self.agent.handoff_target().is_some()
+    }
+
     fn respond_to_dtmf(&self, state: &mut DialogueState, digit: char) -> Reply {
         state.handoff_offered = false;
         if digit == '0' {
             // The universal "operator" key.
             state.consecutive_fallbacks = 0;
-            let text = self.agent.handoff.render(&self.agent, None);
-            return self.reply(text, None, 1.0, ReplyAction::Handoff);
+            return self.handoff_reply(state, None, 1.0, None);
         }
         let text = format!("You pressed {}.", spoken_key(digit));
         self.reply(text, None, 1.0, ReplyAction::None)

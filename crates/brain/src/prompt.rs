@@ -18,8 +18,8 @@ const RETRIEVED_PASSAGES: usize = 3;
 const SPOKEN_STYLE: &str = "You are talking on a phone call. Answer in one to three short \
 sentences. Never use lists, markdown, emojis or URLs. Say numbers, prices, dates and times the \
 way people speak them (\"forty-nine dollars a month\", \"ten thirty in the morning\"). Only state \
-facts given in this prompt or returned by tools; if you do not know, say so and offer to connect \
-the caller with a person. Keep to the goal of the call.";
+facts given in this prompt or returned by tools; if you do not know, say so. Keep to the goal of \
+the call.";
 
 /// The system prompt for one turn. `question` selects retrieved passages in retrieval mode.
 pub fn system_prompt(
@@ -29,12 +29,18 @@ pub fn system_prompt(
     question: Option<&str>,
 ) -> String {
     let mut p = format!("You are {}, a voice agent.", agent.name);
+    let handoff_rule = if agent.handoff_target().is_some() {
+        " When you cannot help, offer to connect the caller with a person (hand_off_to_human)."
+    } else {
+        " No human colleague is available on this line: never promise to connect the caller with a person."
+    };
     if !agent.persona.trim().is_empty() {
         p.push(' ');
         p.push_str(agent.persona.trim());
     }
     p.push_str("\n\n");
     p.push_str(SPOKEN_STYLE);
+    p.push_str(handoff_rule);
     if !agent.goal.trim().is_empty() {
         p.push_str(&format!("\n\nGoal of this call: {}", agent.goal.trim()));
     }
@@ -96,17 +102,19 @@ pub fn system_prompt(
 
 /// The tools every agent has (transfer only when departments exist).
 pub fn builtin_tools(agent: &AgentConfig) -> Vec<ToolSpec> {
-    let mut tools = vec![
-        ToolSpec {
-            name: "end_call".into(),
-            description: "End the call after your reply, when the conversation is finished or the caller says goodbye.".into(),
-            parameters: json!({"type": "object", "properties": {"reason": {"type": "string"}}, "required": []}),
-        },
-        ToolSpec {
+    let mut tools = vec![ToolSpec {
+        name: "end_call".into(),
+        description: "End the call after your reply, when the conversation is finished or the caller says goodbye.".into(),
+        parameters: json!({"type": "object", "properties": {"reason": {"type": "string"}}, "required": []}),
+    }];
+    if agent.handoff_target().is_some() {
+        tools.push(ToolSpec {
             name: "hand_off_to_human".into(),
             description: "Connect the caller with a human colleague, when they ask for a person or you cannot help.".into(),
             parameters: json!({"type": "object", "properties": {"reason": {"type": "string"}}, "required": []}),
-        },
+        });
+    }
+    tools.extend([
         ToolSpec {
             name: "send_dtmf".into(),
             description: "Press keypad keys on the call (digits 0-9, * and #), e.g. to navigate a phone menu.".into(),
@@ -125,7 +133,7 @@ pub fn builtin_tools(agent: &AgentConfig) -> Vec<ToolSpec> {
                 "follow_up": {"type": "string"}
             }, "required": ["outcome"]}),
         },
-    ];
+    ]);
     if !agent.departments.is_empty() {
         let names: Vec<&str> = agent.departments.iter().map(|d| d.name.as_str()).collect();
         tools.push(ToolSpec {

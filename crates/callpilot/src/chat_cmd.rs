@@ -136,12 +136,5 @@ async fn parse_contact(spec: &str, database_url: &str) -> anyhow::Result<Contact
         .contact_by_phone(spec)
         .await?
         .with_context(|| format!("no contact with phone {spec} in {database_url}"))?;
-    Ok(Contact {
-        phone: r.phone,
-        first_name: r.first_name,
-        last_name: r.last_name,
-        company: r.company,
-        status: r.status,
-        fields: r.fields,
-    })
+    Ok(server::contact_from_record(r))
 }

@@ -4,7 +4,7 @@
 //! and finished background jobs into engine inputs, engine outputs into websocket messages and
 //! jobs, and sleeps until the engine's next deadline.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -140,6 +140,10 @@ pub(crate) async fn run(socket: WebSocket, state: AppState) {
         let _ = tx.send(Message::Close(None)).await;
     }
     driver.abort_jobs();
+    if ended_by != "agent" {
+        // The caller left before the stream ended on our side: no transfer will be asked for.
+        let _ = driver.state.take_transfer(&call_sid);
+    }
     driver.record_outcome(ended_by);
     driver.recorder.send(StoreOp::Ended {
         by: ended_by.to_string(),
@@ -180,20 +184,16 @@ async fn lookup_contact(
     if let Err(e) = state.store.set_call_contact(call_sid, c.id).await {
         tracing::warn!(error = %e, "could not link the call to its contact");
     }
-    Some(Contact {
-        phone: c.phone,
-        first_name: c.first_name,
-        last_name: c.last_name,
-        company: c.company,
-        status: c.status,
-        fields: c.fields,
-    })
+    Some(crate::contact_from_record(c))
 }
 
 /// What the call has to do once the agent's current reply has been played.
 #[derive(Default)]
 struct PendingEnd {
     end_call: bool,
+    /// (who, number): applied only when the turn finishes, so that a reply the caller cut off
+    /// never transfers them.
+    transfer: Option<(String, Option<String>)>,
 }
 
 struct Driver {
@@ -205,6 +205,12 @@ struct Driver {
     follow_ups: Vec<String>,
     /// Per turn: what the LLM's tools asked for, applied at `ReplyDone`.
     pending: HashMap<TurnId, PendingEnd>,
+    /// Language-model turns started and not yet finished or cancelled; events of any other
+    /// turn (queued before a cancel) are dropped.
+    live_llm_turns: HashSet<TurnId>,
+    /// The dialogue as it was before the latest brain turn, to undo it if the engine supersedes
+    /// that turn (the caller kept talking and their words are asked again together).
+    before_turn: Option<(TurnId, DialogueState)>,
     agent: Arc<LoadedAgent>,
     recorder: CallRecorder,
     stream_sid: String,
@@ -243,6 +249,8 @@ impl Driver {
             outcome: None,
             follow_ups: Vec::new(),
             pending: HashMap::new(),
+            live_llm_turns: HashSet::new(),
+            before_turn: None,
             agent,
             recorder,
             stream_sid,
@@ -348,6 +356,7 @@ impl Driver {
                     conversation::CallerInput::Speech(s) => CallerInput::Speech(s),
                     conversation::CallerInput::Dtmf(d) => CallerInput::Dtmf(d),
                 };
+                self.before_turn = Some((turn, self.dialogue.clone()));
                 let decision = self.agent.brain.decide(&mut self.dialogue, &caller_input);
                 let (intent, sentiment) = match &decision {
                     Decision::Reply(r) => (r.intent.clone(), r.sentiment),
@@ -381,6 +390,7 @@ impl Driver {
                                 "sentiment": sentiment.map(|s| s.score),
                             }),
                         });
+                        self.live_llm_turns.insert(turn);
                         let brain = self.agent.brain.clone();
                         let contact = self.dialogue.contact().cloned();
                         let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
@@ -406,6 +416,8 @@ impl Driver {
                         h.abort();
                     }
                 }
+                // Whatever the cancelled reply's tools asked for no longer applies.
+                self.pending.remove(&turn);
             }
             Output::Synthesize { turn, seq, text } => {
                 let speech = self.state.speech.clone();
@@ -437,11 +449,32 @@ impl Driver {
     }
 
     fn record_event(&mut self, ev: ConversationEvent) {
-        if let ConversationEvent::TurnFinished(t) = &ev {
-            if t.speaker == conversation::Speaker::Agent && t.interrupted {
+        match &ev {
+            ConversationEvent::TurnFinished(t)
+                if t.speaker == conversation::Speaker::Agent && t.interrupted =>
+            {
                 // The model must not believe the caller heard what was cut off.
-                self.dialogue.agent_was_interrupted(&t.text);
+                if self.live_llm_turns.remove(&t.turn) {
+                    // Its own messages never arrived: what was heard is the reply.
+                    self.dialogue.llm_turn_interrupted(&t.text);
+                } else {
+                    self.dialogue.agent_was_interrupted(&t.text);
+                }
             }
+            ConversationEvent::TurnSuperseded { turn, .. } => {
+                // The caller went on talking before hearing anything: the engine asks again with
+                // all their words, so this turn must leave no trace in the dialogue.
+                if let Some((t, before)) = self.before_turn.take() {
+                    if t == *turn {
+                        self.dialogue = before;
+                    } else {
+                        self.before_turn = Some((t, before));
+                    }
+                }
+                self.live_llm_turns.remove(turn);
+                self.pending.remove(turn);
+            }
+            _ => {}
         }
         self.recorder.send(StoreOp::from_event(ev));
     }
@@ -507,6 +540,9 @@ impl Driver {
 
     /// One event of a language-model turn.
     fn on_llm_event(&mut self, turn: TurnId, event: TurnEvent, now: Instant) {
+        if !self.live_llm_turns.contains(&turn) {
+            return;
+        }
         match event {
             TurnEvent::Text(text) => self.feed(Input::ReplyText { turn, text }, now),
             TurnEvent::Effect(effect) => {
@@ -516,12 +552,16 @@ impl Driver {
                 });
                 let end = match effect {
                     ToolEffect::EndCall => true,
-                    ToolEffect::Handoff { .. } => self.transfer(
-                        "handoff",
-                        self.agent.config.handoff_target().map(str::to_owned),
-                    ),
+                    ToolEffect::Handoff { .. } => {
+                        let target = self.agent.config.handoff_target().map(str::to_owned);
+                        self.pending.entry(turn).or_default().transfer =
+                            Some(("handoff".into(), target));
+                        true
+                    }
                     ToolEffect::Transfer { department, number } => {
-                        self.transfer(&department, Some(number))
+                        self.pending.entry(turn).or_default().transfer =
+                            Some((department, Some(number)));
+                        true
                     }
                     ToolEffect::SendDtmf(digits) => {
                         // A bidirectional Media Stream cannot carry DTMF to the far end.
@@ -542,6 +582,7 @@ impl Driver {
                 }
             }
             TurnEvent::Done { messages, failed } => {
+                self.live_llm_turns.remove(&turn);
                 self.dialogue.extend_history(messages);
                 if failed {
                     self.recorder.send(StoreOp::Event {
@@ -549,8 +590,17 @@ impl Driver {
                         data: serde_json::json!({ "turn": turn.0 }),
                     });
                 }
-                let end_call = self.pending.remove(&turn).is_some_and(|p| p.end_call);
-                self.feed(Input::ReplyDone { turn, end_call }, now);
+                let pending = self.pending.remove(&turn).unwrap_or_default();
+                if let Some((to, number)) = pending.transfer {
+                    self.transfer(&to, number);
+                }
+                self.feed(
+                    Input::ReplyDone {
+                        turn,
+                        end_call: pending.end_call,
+                    },
+                    now,
+                );
             }
         }
     }

@@ -22,6 +22,18 @@ pub use config::ServerConfig;
 pub use error::ServerError;
 pub use state::AppState;
 
+/// The brain's view of a stored CRM contact.
+pub fn contact_from_record(c: store::ContactRecord) -> brain::Contact {
+    brain::Contact {
+        phone: c.phone,
+        first_name: c.first_name,
+        last_name: c.last_name,
+        company: c.company,
+        status: c.status,
+        fields: c.fields,
+    }
+}
+
 /// Builds the router with every route of the server.
 pub fn router(state: AppState) -> Router {
     Router::new()

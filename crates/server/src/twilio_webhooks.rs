@@ -25,6 +25,18 @@ fn form_pairs(body: &[u8]) -> Result<Vec<(String, String)>, StatusCode> {
     })
 }
 
+/// The decoded form of a webhook whose signature holds (400 if not a form, 403 if forged).
+fn signed_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, StatusCode> {
+    let params = form_pairs(body)?;
+    check_webhook(state, headers, uri, &params)?;
+    Ok(params)
+}
+
 fn xml(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
 }
@@ -37,13 +49,10 @@ pub(crate) async fn voice(
     uri: Uri,
     body: Bytes,
 ) -> Response {
-    let params = match form_pairs(&body) {
+    let params = match signed_form(&state, &headers, &uri, &body) {
         Ok(p) => p,
         Err(code) => return code.into_response(),
     };
-    if let Err(code) = check_webhook(&state, &headers, &uri, &params) {
-        return code.into_response();
-    }
     let hook = match VoiceWebhook::from_pairs(&params) {
         Ok(h) => h,
         Err(e) => {
@@ -113,13 +122,10 @@ pub(crate) async fn status(
     uri: Uri,
     body: Bytes,
 ) -> Response {
-    let params = match form_pairs(&body) {
+    let params = match signed_form(&state, &headers, &uri, &body) {
         Ok(p) => p,
         Err(code) => return code.into_response(),
     };
-    if let Err(code) = check_webhook(&state, &headers, &uri, &params) {
-        return code.into_response();
-    }
     let cb = match StatusCallback::from_pairs(&params) {
         Ok(c) => c,
         Err(e) => {
@@ -155,13 +161,10 @@ pub(crate) async fn stream_ended(
     uri: Uri,
     body: Bytes,
 ) -> Response {
-    let params = match form_pairs(&body) {
+    let params = match signed_form(&state, &headers, &uri, &body) {
         Ok(p) => p,
         Err(code) => return code.into_response(),
     };
-    if let Err(code) = check_webhook(&state, &headers, &uri, &params) {
-        return code.into_response();
-    }
     let call_sid = params
         .iter()
         .find(|(k, _)| k == "CallSid")
