@@ -151,6 +151,16 @@ pub(crate) async fn run(socket: WebSocket, state: AppState) {
     tracing::info!(%call_sid, ended_by, "call ended");
 }
 
+/// Runs CPU-bound work (sentence embeddings: 10-45 ms, up to three per turn) without stalling
+/// the other tasks of this runtime worker. `block_in_place` needs the multi-threaded runtime;
+/// on a current-thread runtime (some tests) the work simply runs inline.
+fn blocking_ok<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 /// The CRM contact of this call: the caller for inbound calls, the callee for outbound ones
 /// (a `contact_phone` stream parameter overrides both).
 async fn lookup_contact(
@@ -357,7 +367,9 @@ impl Driver {
                     conversation::CallerInput::Dtmf(d) => CallerInput::Dtmf(d),
                 };
                 self.before_turn = Some((turn, self.dialogue.clone()));
-                let decision = self.agent.brain.decide(&mut self.dialogue, &caller_input);
+                let brain = &self.agent.brain;
+                let dialogue = &mut self.dialogue;
+                let decision = blocking_ok(|| brain.decide(dialogue, &caller_input));
                 let (intent, sentiment) = match &decision {
                     Decision::Reply(r) => (r.intent.clone(), r.sentiment),
                     Decision::AskLlm { sentiment, .. } => (None, *sentiment),
