@@ -67,6 +67,10 @@ pub async fn serve(state: AppState) -> Result<(), ServerError> {
         .local_addr()
         .map_err(|e| ServerError::Bind(listen.clone(), e))?;
     tracing::info!(%addr, public_url = ?state.config.public_url, "callpilot listening");
+    // The first thing a newcomer wants: a call without a phone.
+    tracing::info!(
+        "try a call: target/release/callpilot simulate --server http://{addr} --script scripts/callers/demo.yaml"
+    );
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
