@@ -22,6 +22,17 @@ pub enum SentimentLabel {
     Negative,
 }
 
+impl SentimentLabel {
+    /// The label as stored and printed: "positive", "neutral" or "negative".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SentimentLabel::Positive => "positive",
+            SentimentLabel::Neutral => "neutral",
+            SentimentLabel::Negative => "negative",
+        }
+    }
+}
+
 /// Sentiment of one turn.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sentiment {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use brain::semantic_intent::IntentRecognizer;
-use brain::sentiment::{SentimentAnalyzer, SentimentLabel};
+use brain::sentiment::SentimentAnalyzer;
 
 use crate::cli::NluArgs;
 
@@ -25,11 +25,7 @@ pub fn run(args: NluArgs) -> anyhow::Result<()> {
         }
         let r = recognizer.recognize(&text);
         let s = sentiment.analyze(&text);
-        let label = match s.label {
-            SentimentLabel::Positive => "positive",
-            SentimentLabel::Neutral => "neutral",
-            SentimentLabel::Negative => "negative",
-        };
+        let label = s.label.as_str();
         let json = serde_json::json!({
             "text": text,
             "intent": r.intent,

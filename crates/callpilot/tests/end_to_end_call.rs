@@ -92,6 +92,27 @@ fn start_server_with(port: u16, db_url: &str, extra: &[&str]) -> ServerProcess {
     }
 }
 
+/// Places `script` through the local carrier against the server on `port` (signed as Twilio
+/// would, over the public URL) and prints what the caller heard.
+async fn place_call(
+    port: u16,
+    script: &sim::CallerScript,
+    tts: std::sync::Arc<dyn speech::Tts>,
+    stt: std::sync::Arc<dyn speech::Stt>,
+) -> sim::SimReport {
+    let cfg = sim::SimConfig {
+        server: format!("http://127.0.0.1:{port}"),
+        public_url: Some(public_url(port)),
+        auth_token: Some(AUTH_TOKEN.to_string()),
+        ..sim::SimConfig::default()
+    };
+    let report = sim::run_call(&cfg, script, tts, stt)
+        .await
+        .expect("simulated call");
+    println!("{}", report.render());
+    report
+}
+
 /// Lowercase words only, so "$49" and "forty-nine" can be matched loosely.
 fn norm(s: &str) -> String {
     s.to_lowercase()
@@ -142,16 +163,7 @@ async fn scripted_call_hears_greeting_price_barge_in_and_goodbye() {
         &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/e2e_call.yaml"),
     )
     .expect("caller script");
-    let cfg = sim::SimConfig {
-        server: format!("http://127.0.0.1:{port}"),
-        public_url: Some(public_url(port)),
-        auth_token: Some(AUTH_TOKEN.to_string()),
-        ..sim::SimConfig::default()
-    };
-    let report = sim::run_call(&cfg, &script, tts, stt)
-        .await
-        .expect("simulated call");
-    println!("{}", report.render());
+    let report = place_call(port, &script, tts, stt).await;
 
     let agent_lines: Vec<(String, bool)> = report
         .conversation
@@ -340,16 +352,7 @@ steps:
 "#,
     )
     .expect("script");
-    let cfg = sim::SimConfig {
-        server: format!("http://127.0.0.1:{port}"),
-        public_url: Some(public_url(port)),
-        auth_token: Some(AUTH_TOKEN.to_string()),
-        ..sim::SimConfig::default()
-    };
-    let report = sim::run_call(&cfg, &script, tts, stt)
-        .await
-        .expect("simulated call");
-    println!("{}", report.render());
+    let report = place_call(port, &script, tts, stt).await;
     let question = report.turns.first().expect("the question turn");
     assert!(
         question.latency_ms.is_some(),

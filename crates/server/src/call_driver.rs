@@ -11,7 +11,6 @@ use std::time::Instant;
 use audio::{Frame, FRAME_SAMPLES_8K};
 use axum::extract::ws::{Message, WebSocket};
 use brain::llm_turn::{run_llm_turn, ToolEffect, TurnEvent};
-use brain::sentiment::SentimentLabel;
 use brain::{CallerInput, Contact, Decision, DialogueState, Reply, ReplyAction};
 use conversation::{Conversation, ConversationEvent, Input, Output, TurnConfig, TurnId};
 use futures_util::{SinkExt, StreamExt};
@@ -172,15 +171,7 @@ async fn lookup_contact(
         Some(p) => p.clone(),
         None => {
             let call = state.store.get_call(call_sid).await.ok().flatten()?.call;
-            let outbound = call
-                .direction
-                .as_deref()
-                .is_some_and(|d| d.starts_with("outbound"));
-            if outbound {
-                call.to_number?
-            } else {
-                call.from_number?
-            }
+            call.other_party()?.to_owned()
         }
     };
     let c = match state.store.contact_by_phone(&phone).await {
@@ -377,11 +368,7 @@ impl Driver {
                 if let Some(s) = sentiment {
                     self.recorder.send(StoreOp::CallerTurnUnderstood {
                         intent,
-                        sentiment_label: match s.label {
-                            SentimentLabel::Positive => "positive",
-                            SentimentLabel::Neutral => "neutral",
-                            SentimentLabel::Negative => "negative",
-                        },
+                        sentiment_label: s.label.as_str(),
                         sentiment_score: s.score,
                     });
                 }

@@ -172,18 +172,10 @@ async fn apply(store: &Store, call_sid: &str, op: StoreOp) -> Result<(), store::
             // Without a CRM contact, the caller's number comes from the call record.
             let phone = match phone {
                 Some(p) => Some(p),
-                None => store.get_call(call_sid).await?.and_then(|d| {
-                    let outbound = d
-                        .call
-                        .direction
-                        .as_deref()
-                        .is_some_and(|x| x.starts_with("outbound"));
-                    if outbound {
-                        d.call.to_number
-                    } else {
-                        d.call.from_number
-                    }
-                }),
+                None => store
+                    .get_call(call_sid)
+                    .await?
+                    .and_then(|d| d.call.other_party().map(str::to_owned)),
             };
             match phone {
                 Some(p) => {

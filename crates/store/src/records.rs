@@ -119,6 +119,21 @@ pub struct CallRecord {
     pub outcome_detail: Option<String>,
 }
 
+impl CallRecord {
+    /// The number at the far end: the callee of an outbound call, the caller of any other.
+    pub fn other_party(&self) -> Option<&str> {
+        let outbound = self
+            .direction
+            .as_deref()
+            .is_some_and(|d| d.starts_with("outbound"));
+        if outbound {
+            self.to_number.as_deref()
+        } else {
+            self.from_number.as_deref()
+        }
+    }
+}
+
 /// A stored turn.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TurnRecord {
