@@ -71,6 +71,12 @@ pub struct AgentConfig {
     /// User-defined HTTP tools the language model may call.
     #[serde(default)]
     pub tools: Vec<HttpToolDef>,
+    /// Speech providers for this agent (override the server-wide `CALLPILOT_STT` / `CALLPILOT_TTS`).
+    #[serde(default)]
+    pub speech: SpeechSettings,
+    /// How Twilio speaks and listens for this agent in ConversationRelay and Gather modes.
+    #[serde(default)]
+    pub twilio: TwilioVoiceSettings,
     /// Folder of the agent file (relative paths resolve against it). Set by [`load`].
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -228,6 +234,53 @@ pub struct TurnSettings {
     pub end_of_turn_silence_ms: Option<u32>,
     /// Caller speech needed to interrupt the agent (shorter is treated as noise).
     pub barge_in_min_speech_ms: Option<u32>,
+}
+
+/// Per-agent speech providers; unset fields use the server's configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpeechSettings {
+    /// `local` | `deepgram` | `openai`.
+    pub stt: Option<String>,
+    /// `piper` | `espeak` | `deepgram` | `openai`.
+    pub tts: Option<String>,
+    /// Deepgram Aura voice model, e.g. `aura-2-thalia-en`.
+    pub deepgram_voice: Option<String>,
+    /// OpenAI voice, e.g. `alloy`.
+    pub openai_voice: Option<String>,
+}
+
+/// What Twilio uses to speak and listen when it runs the speech (ConversationRelay, Gather).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioVoiceSettings {
+    /// `<Say voice>` in Gather mode, e.g. `Polly.Joanna-Neural`.
+    pub say_voice: Option<String>,
+    /// ConversationRelay `ttsProvider` (`ElevenLabs`, `Google`, `Amazon`).
+    pub tts_provider: Option<String>,
+    /// ConversationRelay `voice` (provider-specific).
+    pub voice: Option<String>,
+    /// ConversationRelay `transcriptionProvider` (`Deepgram`, `Google`).
+    pub transcription_provider: Option<String>,
+    /// ConversationRelay `speechModel`, e.g. `nova-3-general`.
+    pub speech_model: Option<String>,
+    /// Comma-separated phrases that help recognition (`hints`).
+    pub hints: Option<String>,
+    /// Extra languages the caller may switch to (ConversationRelay `<Language>` children).
+    #[serde(default)]
+    pub languages: Vec<TwilioLanguage>,
+}
+
+/// One extra ConversationRelay language.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioLanguage {
+    /// BCP-47 code, e.g. `es-MX`.
+    pub code: String,
+    pub tts_provider: Option<String>,
+    pub voice: Option<String>,
+    pub transcription_provider: Option<String>,
+    pub speech_model: Option<String>,
 }
 
 fn default_language() -> String {

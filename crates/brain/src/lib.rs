@@ -34,7 +34,8 @@ mod template;
 
 pub use agent::{
     load, AgentConfig, Department, HttpToolDef, IntentAction, IntentDef, KnowledgeMode,
-    LlmSettings, Product, TurnSettings, BUILTIN_TOOL_NAMES,
+    LlmSettings, Product, SpeechSettings, TurnSettings, TwilioLanguage, TwilioVoiceSettings,
+    BUILTIN_TOOL_NAMES,
 };
 pub use contact::Contact;
 pub use error::BrainError;

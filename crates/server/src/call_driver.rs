@@ -4,14 +4,14 @@
 //! and finished background jobs into engine inputs, engine outputs into websocket messages and
 //! jobs, and sleeps until the engine's next deadline.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use audio::{Frame, FRAME_SAMPLES_8K};
 use axum::extract::ws::{Message, WebSocket};
-use brain::llm_turn::{run_llm_turn, ToolEffect, TurnEvent};
-use brain::{CallerInput, Contact, Decision, DialogueState, Reply, ReplyAction};
+use brain::llm_turn::TurnEvent;
+use brain::{CallerInput, Contact};
 use conversation::{Conversation, ConversationEvent, Input, Output, TurnConfig, TurnId};
 use futures_util::{SinkExt, StreamExt};
 use telephony::media_stream::{self, MediaTrack, StreamEvent};
@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::agents::LoadedAgent;
+use crate::brain_session::{lookup_contact, Answer, BrainSession, LlmStep};
 use crate::call_record::{CallRecorder, StoreOp};
 use crate::AppState;
 
@@ -75,7 +76,15 @@ pub(crate) async fn run(socket: WebSocket, state: AppState) {
         agent: agent.config.name.clone(),
     });
 
-    let contact = lookup_contact(&state, &call_sid, &start.custom_parameters).await;
+    let contact = lookup_contact(
+        &state,
+        &call_sid,
+        start
+            .custom_parameters
+            .get("contact_phone")
+            .map(String::as_str),
+    )
+    .await;
     let mut driver = Driver::new(
         state,
         agent,
@@ -143,80 +152,18 @@ pub(crate) async fn run(socket: WebSocket, state: AppState) {
         // The caller left before the stream ended on our side: no transfer will be asked for.
         let _ = driver.state.take_transfer(&call_sid);
     }
-    driver.record_outcome(ended_by);
-    driver.recorder.send(StoreOp::Ended {
+    driver.brain.record_outcome(ended_by);
+    driver.brain.recorder.send(StoreOp::Ended {
         by: ended_by.to_string(),
     });
     tracing::info!(%call_sid, ended_by, "call ended");
 }
 
-/// Runs CPU-bound work (sentence embeddings: 10-45 ms, up to three per turn) without stalling
-/// the other tasks of this runtime worker. `block_in_place` needs the multi-threaded runtime;
-/// on a current-thread runtime (some tests) the work simply runs inline.
-fn blocking_ok<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
-        _ => f(),
-    }
-}
-
-/// The CRM contact of this call: the caller for inbound calls, the callee for outbound ones
-/// (a `contact_phone` stream parameter overrides both).
-async fn lookup_contact(
-    state: &AppState,
-    call_sid: &str,
-    params: &std::collections::BTreeMap<String, String>,
-) -> Option<Contact> {
-    let phone = match params.get("contact_phone") {
-        Some(p) => p.clone(),
-        None => {
-            let call = state.store.get_call(call_sid).await.ok().flatten()?.call;
-            call.other_party()?.to_owned()
-        }
-    };
-    let c = match state.store.contact_by_phone(&phone).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return None,
-        Err(e) => {
-            tracing::warn!(error = %e, "contact lookup failed; the call goes on unpersonalised");
-            return None;
-        }
-    };
-    if let Err(e) = state.store.set_call_contact(call_sid, c.id).await {
-        tracing::warn!(error = %e, "could not link the call to its contact");
-    }
-    Some(crate::contact_from_record(c))
-}
-
-/// What the call has to do once the agent's current reply has been played.
-#[derive(Default)]
-struct PendingEnd {
-    end_call: bool,
-    /// (who, number): applied only when the turn finishes, so that a reply the caller cut off
-    /// never transfers them.
-    transfer: Option<(String, Option<String>)>,
-}
-
 struct Driver {
     state: AppState,
-    call_sid: String,
-    /// The caller's (or callee's) number, for the do-not-call list.
-    party_phone: Option<String>,
-    outcome: Option<String>,
-    follow_ups: Vec<String>,
-    /// Per turn: what the LLM's tools asked for, applied at `ReplyDone`.
-    pending: HashMap<TurnId, PendingEnd>,
-    /// Language-model turns started and not yet finished or cancelled; events of any other
-    /// turn (queued before a cancel) are dropped.
-    live_llm_turns: HashSet<TurnId>,
-    /// The dialogue as it was before the latest brain turn, to undo it if the engine supersedes
-    /// that turn (the caller kept talking and their words are asked again together).
-    before_turn: Option<(TurnId, DialogueState)>,
-    agent: Arc<LoadedAgent>,
-    recorder: CallRecorder,
+    brain: BrainSession,
     stream_sid: String,
     conversation: Conversation,
-    dialogue: DialogueState,
     outbox: Vec<String>,
     jobs: HashMap<TurnId, Vec<JoinHandle<()>>>,
     jobs_tx: Option<mpsc::UnboundedSender<JobDone>>,
@@ -243,20 +190,12 @@ impl Driver {
         if let Some(ms) = agent.config.turn.barge_in_min_speech_ms {
             config.barge_in_min_speech = std::time::Duration::from_millis(u64::from(ms));
         }
+        let brain = BrainSession::new(state.clone(), agent, recorder, call_sid, contact);
         Driver {
             state,
-            call_sid,
-            party_phone: contact.as_ref().map(|c| c.phone.clone()),
-            outcome: None,
-            follow_ups: Vec::new(),
-            pending: HashMap::new(),
-            live_llm_turns: HashSet::new(),
-            before_turn: None,
-            agent,
-            recorder,
+            brain,
             stream_sid,
             conversation: Conversation::new(config, now),
-            dialogue: DialogueState::for_contact(contact),
             outbox: Vec::new(),
             jobs: HashMap::new(),
             jobs_tx: None,
@@ -333,7 +272,7 @@ impl Driver {
             Output::Transcribe { utterance, pcm8k } => {
                 let speech = self.state.speech.clone();
                 let tx = self.jobs_tx.clone();
-                let recorder = self.recorder.clone();
+                let recorder = self.brain.recorder.clone();
                 tokio::spawn(async move {
                     let text = match speech.transcribe(pcm8k, audio::SAMPLE_RATE_8K).await {
                         Ok(t) => t,
@@ -357,47 +296,16 @@ impl Driver {
                     conversation::CallerInput::Speech(s) => CallerInput::Speech(s),
                     conversation::CallerInput::Dtmf(d) => CallerInput::Dtmf(d),
                 };
-                self.before_turn = Some((turn, self.dialogue.clone()));
-                let brain = &self.agent.brain;
-                let dialogue = &mut self.dialogue;
-                let decision = blocking_ok(|| brain.decide(dialogue, &caller_input));
-                let (intent, sentiment) = match &decision {
-                    Decision::Reply(r) => (r.intent.clone(), r.sentiment),
-                    Decision::AskLlm { sentiment, .. } => (None, *sentiment),
-                };
-                if let Some(s) = sentiment {
-                    self.recorder.send(StoreOp::CallerTurnUnderstood {
-                        intent,
-                        sentiment_label: s.label.as_str(),
-                        sentiment_score: s.score,
-                    });
-                }
-                match decision {
-                    Decision::Reply(reply) => {
-                        let end_call = self.apply_reply(turn, &reply);
-                        follow_ups.push(Input::ReplyText {
-                            turn,
-                            text: reply.text,
-                        });
+                match self.brain.ask(turn, caller_input) {
+                    Answer::Now { text, end_call } => {
+                        follow_ups.push(Input::ReplyText { turn, text });
                         follow_ups.push(Input::ReplyDone { turn, end_call });
                     }
-                    Decision::AskLlm { request, sentiment } => {
-                        self.recorder.send(StoreOp::Event {
-                            kind: "llm_turn".into(),
-                            data: serde_json::json!({
-                                "turn": turn.0,
-                                "sentiment": sentiment.map(|s| s.score),
-                            }),
-                        });
-                        self.live_llm_turns.insert(turn);
-                        let brain = self.agent.brain.clone();
-                        let contact = self.dialogue.contact().cloned();
-                        let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
+                    Answer::Streaming { mut events, runner } => {
                         let jobs = self.jobs_tx.clone();
-                        let runner = tokio::spawn(run_llm_turn(brain, request, contact, ev_tx));
                         // Forward the turn's events into the call loop, tagged with the turn.
                         let forward = tokio::spawn(async move {
-                            while let Some(event) = ev_rx.recv().await {
+                            while let Some(event) = events.recv().await {
                                 if let Some(tx) = &jobs {
                                     let _ = tx.send(JobDone::Llm { turn, event });
                                 }
@@ -416,7 +324,7 @@ impl Driver {
                     }
                 }
                 // Whatever the cancelled reply's tools asked for no longer applies.
-                self.pending.remove(&turn);
+                self.brain.cancel(turn);
             }
             Output::Synthesize { turn, seq, text } => {
                 let speech = self.state.speech.clone();
@@ -452,172 +360,28 @@ impl Driver {
             ConversationEvent::TurnFinished(t)
                 if t.speaker == conversation::Speaker::Agent && t.interrupted =>
             {
-                // The model must not believe the caller heard what was cut off.
-                if self.live_llm_turns.remove(&t.turn) {
-                    // Its own messages never arrived: what was heard is the reply.
-                    self.dialogue.llm_turn_interrupted(&t.text);
-                } else {
-                    self.dialogue.agent_was_interrupted(&t.text);
-                }
+                self.brain.interrupted(t.turn, &t.text);
             }
-            ConversationEvent::TurnSuperseded { turn, .. } => {
-                // The caller went on talking before hearing anything: the engine asks again with
-                // all their words, so this turn must leave no trace in the dialogue.
-                if let Some((t, before)) = self.before_turn.take() {
-                    if t == *turn {
-                        self.dialogue = before;
-                    } else {
-                        self.before_turn = Some((t, before));
-                    }
-                }
-                self.live_llm_turns.remove(turn);
-                self.pending.remove(turn);
-            }
+            ConversationEvent::TurnSuperseded { turn, .. } => self.brain.superseded(*turn),
             _ => {}
         }
-        self.recorder.send(StoreOp::from_event(ev));
-    }
-
-    /// Records what an instant reply settles and returns whether the call ends after it.
-    fn apply_reply(&mut self, turn: TurnId, reply: &Reply) -> bool {
-        self.recorder.send(StoreOp::Event {
-            kind: "brain_reply".into(),
-            data: serde_json::json!({
-                "turn": turn.0,
-                "intent": reply.intent,
-                "confidence": reply.confidence,
-                "action": format!("{:?}", reply.action),
-                "sentiment": reply.sentiment.map(|s| s.score),
-            }),
-        });
-        if let Some(o) = &reply.outcome {
-            self.outcome = Some(o.clone());
-        }
-        if reply.do_not_call {
-            self.add_do_not_call();
-        }
-        match &reply.action {
-            ReplyAction::None => false,
-            ReplyAction::EndCall => true,
-            ReplyAction::Handoff => self.transfer(
-                "handoff",
-                self.agent.config.handoff_target().map(str::to_owned),
-            ),
-            ReplyAction::Transfer { department, number } => {
-                self.transfer(department, Some(number.clone()))
-            }
-        }
-    }
-
-    /// Arranges for the call to be connected to `number` once the stream closes (the
-    /// `<Connect action>` handler dials it). Returns true: the agent's part of the call ends.
-    fn transfer(&mut self, to: &str, number: Option<String>) -> bool {
-        match number {
-            Some(n) => {
-                self.state.set_transfer(&self.call_sid, &n);
-                self.recorder.send(StoreOp::Event {
-                    kind: "transfer".into(),
-                    data: serde_json::json!({ "to": to, "number": n }),
-                });
-                self.outcome.get_or_insert_with(|| "transferred".into());
-            }
-            None => {
-                tracing::warn!(call_sid = %self.call_sid, "handoff requested but the agent has no handoff_number or departments");
-                self.recorder.send(StoreOp::Event {
-                    kind: "handoff_unavailable".into(),
-                    data: serde_json::json!({ "to": to }),
-                });
-            }
-        }
-        true
-    }
-
-    fn add_do_not_call(&mut self) {
-        let phone = self.party_phone.clone();
-        self.recorder.send(StoreOp::DoNotCall { phone });
+        self.brain.recorder.send(StoreOp::from_event(ev));
     }
 
     /// One event of a language-model turn.
     fn on_llm_event(&mut self, turn: TurnId, event: TurnEvent, now: Instant) {
-        if !self.live_llm_turns.contains(&turn) {
-            return;
-        }
-        match event {
-            TurnEvent::Text(text) => self.feed(Input::ReplyText { turn, text }, now),
-            TurnEvent::Effect(effect) => {
-                self.recorder.send(StoreOp::Event {
-                    kind: "tool".into(),
-                    data: serde_json::json!({ "turn": turn.0, "effect": format!("{effect:?}") }),
+        match self.brain.on_llm_event(turn, event) {
+            Some(LlmStep::Say(text)) => self.feed(Input::ReplyText { turn, text }, now),
+            Some(LlmStep::SendDigits(digits)) => {
+                // A bidirectional Media Stream cannot carry DTMF to the far end.
+                self.brain.recorder.send(StoreOp::Event {
+                    kind: "send_dtmf_unsupported".into(),
+                    data: serde_json::json!({ "digits": digits }),
                 });
-                let end = match effect {
-                    ToolEffect::EndCall => true,
-                    ToolEffect::Handoff { .. } => {
-                        let target = self.agent.config.handoff_target().map(str::to_owned);
-                        self.pending.entry(turn).or_default().transfer =
-                            Some(("handoff".into(), target));
-                        true
-                    }
-                    ToolEffect::Transfer { department, number } => {
-                        self.pending.entry(turn).or_default().transfer =
-                            Some((department, Some(number)));
-                        true
-                    }
-                    ToolEffect::SendDtmf(digits) => {
-                        // A bidirectional Media Stream cannot carry DTMF to the far end.
-                        self.recorder.send(StoreOp::Event {
-                            kind: "send_dtmf_unsupported".into(),
-                            data: serde_json::json!({ "digits": digits }),
-                        });
-                        false
-                    }
-                    ToolEffect::Outcome { outcome, follow_up } => {
-                        self.outcome = Some(outcome);
-                        self.follow_ups.extend(follow_up);
-                        false
-                    }
-                };
-                if end {
-                    self.pending.entry(turn).or_default().end_call = true;
-                }
             }
-            TurnEvent::Done { messages, failed } => {
-                self.live_llm_turns.remove(&turn);
-                self.dialogue.extend_history(messages);
-                if failed {
-                    self.recorder.send(StoreOp::Event {
-                        kind: "llm_failed".into(),
-                        data: serde_json::json!({ "turn": turn.0 }),
-                    });
-                }
-                let pending = self.pending.remove(&turn).unwrap_or_default();
-                if let Some((to, number)) = pending.transfer {
-                    self.transfer(&to, number);
-                }
-                self.feed(
-                    Input::ReplyDone {
-                        turn,
-                        end_call: pending.end_call,
-                    },
-                    now,
-                );
-            }
+            Some(LlmStep::Done { end_call }) => self.feed(Input::ReplyDone { turn, end_call }, now),
+            None => {}
         }
-    }
-
-    /// Stores the call's outcome: the one the brain settled, else how the call ended.
-    fn record_outcome(&mut self, ended_by: &str) {
-        let outcome = self.outcome.clone().unwrap_or_else(|| match ended_by {
-            "agent" => "completed".into(),
-            _ => "caller_hung_up".into(),
-        });
-        self.recorder.send(StoreOp::Outcome {
-            outcome,
-            detail: serde_json::json!({
-                "follow_ups": self.follow_ups,
-                "turns": self.dialogue.turns(),
-                "sentiments": self.dialogue.sentiments().iter().map(|s| s.score).collect::<Vec<_>>(),
-            }),
-        });
     }
 
     fn abort_jobs(&mut self) {

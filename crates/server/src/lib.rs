@@ -3,11 +3,14 @@
 //! the speech pool, the brain and the store.
 
 mod agents;
+mod brain_session;
 mod call_driver;
 mod call_record;
 mod config;
 mod error;
+mod gather;
 mod media_stream;
+mod relay;
 mod signature_check;
 mod state;
 mod twilio_webhooks;
@@ -42,6 +45,10 @@ pub fn router(state: AppState) -> Router {
         .route("/twilio/status", post(twilio_webhooks::status))
         .route("/twilio/stream-ended", post(twilio_webhooks::stream_ended))
         .route("/twilio/media", get(media_stream::upgrade))
+        .route("/twilio/relay", post(relay::answer))
+        .route("/twilio/gather", post(gather::answer))
+        .route("/twilio/gather/action", post(gather::action))
+        .route("/twilio/relay/ws", get(relay::upgrade))
         .with_state(state)
 }
 

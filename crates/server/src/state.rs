@@ -20,6 +20,8 @@ pub struct AppState {
     /// Calls to connect elsewhere once their media stream closes (CallSid → number), read by
     /// the `<Connect action>` handler.
     transfers: Arc<Mutex<HashMap<String, String>>>,
+    /// Calls in Gather mode (their brain lives between form posts).
+    pub(crate) gather_calls: crate::gather::GatherCalls,
 }
 
 impl AppState {
@@ -37,6 +39,7 @@ impl AppState {
             speech,
             active: Arc::new(AtomicUsize::new(0)),
             transfers: Arc::default(),
+            gather_calls: Default::default(),
         }
     }
 
@@ -45,6 +48,14 @@ impl AppState {
         if let Ok(mut t) = self.transfers.lock() {
             t.insert(call_sid.to_owned(), number.to_owned());
         }
+    }
+
+    /// The pending transfer of `call_sid`, if any, left in place.
+    pub(crate) fn peek_transfer(&self, call_sid: &str) -> Option<String> {
+        self.transfers
+            .lock()
+            .ok()
+            .and_then(|t| t.get(call_sid).cloned())
     }
 
     /// Takes the pending transfer of `call_sid`, if any.

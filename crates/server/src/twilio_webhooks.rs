@@ -15,7 +15,7 @@ use crate::AppState;
 #[derive(Debug, Deserialize)]
 pub(crate) struct VoiceQuery {
     /// Which agent answers (file stem); the default agent when absent.
-    agent: Option<String>,
+    pub(crate) agent: Option<String>,
 }
 
 fn form_pairs(body: &[u8]) -> Result<Vec<(String, String)>, StatusCode> {
@@ -26,7 +26,7 @@ fn form_pairs(body: &[u8]) -> Result<Vec<(String, String)>, StatusCode> {
 }
 
 /// The decoded form of a webhook whose signature holds (400 if not a form, 403 if forged).
-fn signed_form(
+pub(crate) fn signed_form(
     state: &AppState,
     headers: &HeaderMap,
     uri: &Uri,
@@ -37,44 +37,42 @@ fn signed_form(
     Ok(params)
 }
 
-fn xml(body: String) -> Response {
+pub(crate) fn xml(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
 }
 
-/// Answers an incoming (or outbound-api) call: records it and connects a bidirectional stream.
-pub(crate) async fn voice(
-    State(state): State<AppState>,
-    Query(q): Query<VoiceQuery>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    let params = match signed_form(&state, &headers, &uri, &body) {
-        Ok(p) => p,
-        Err(code) => return code.into_response(),
-    };
-    let hook = match VoiceWebhook::from_pairs(&params) {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::warn!(error = %e, "voice webhook is missing fields");
-            return (StatusCode::BAD_REQUEST, e.to_string()).into_response();
-        }
-    };
-    let agent = match state.agents.get(q.agent.as_deref()) {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::warn!(error = %e, call_sid = %hook.call_sid, "voice webhook asked for an unknown agent");
-            // Tell the caller rather than failing the webhook (Twilio would play an error).
-            let doc = Twiml::new()
-                .push(Say::new("Sorry, this line is not configured. Goodbye."))
-                .push(Hangup::new())
-                .to_xml();
-            return xml(doc);
-        }
-    };
-    let agent_key = q
-        .agent
-        .clone()
+/// A call being answered: its webhook, the agent that answers and the agent's key.
+pub(crate) struct Answering {
+    pub(crate) hook: VoiceWebhook,
+    pub(crate) agent: std::sync::Arc<crate::agents::LoadedAgent>,
+    pub(crate) agent_key: String,
+}
+
+/// Checks and records a voice webhook (any mode). `Err` is the response to send instead: 400 /
+/// 403 for bad requests, or TwiML telling the caller the line is not configured.
+pub(crate) async fn answering(
+    state: &AppState,
+    agent: Option<&str>,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: &[u8],
+) -> Result<Answering, Response> {
+    let params = signed_form(state, headers, uri, body).map_err(IntoResponse::into_response)?;
+    let hook = VoiceWebhook::from_pairs(&params).map_err(|e| {
+        tracing::warn!(error = %e, "voice webhook is missing fields");
+        (StatusCode::BAD_REQUEST, e.to_string()).into_response()
+    })?;
+    let loaded = state.agents.get(agent).map_err(|e| {
+        tracing::warn!(error = %e, call_sid = %hook.call_sid, "voice webhook asked for an unknown agent");
+        // Tell the caller rather than failing the webhook (Twilio would play an error).
+        let doc = Twiml::new()
+            .push(Say::new("Sorry, this line is not configured. Goodbye."))
+            .push(Hangup::new())
+            .to_xml();
+        xml(doc)
+    })?;
+    let agent_key = agent
+        .map(str::to_owned)
         .unwrap_or_else(|| state.agents.default_name().to_string());
     let new_call = store::NewCall {
         call_sid: hook.call_sid.clone(),
@@ -82,7 +80,7 @@ pub(crate) async fn voice(
         direction: Some(hook.direction.as_str().to_string()),
         from_number: Some(hook.from.clone()),
         to_number: Some(hook.to.clone()),
-        agent: Some(agent.config.name.clone()),
+        agent: Some(loaded.config.name.clone()),
     };
     let status_update = store::StatusUpdate {
         call_sid: hook.call_sid.clone(),
@@ -101,6 +99,27 @@ pub(crate) async fn voice(
         tracing::error!(error = %e, call_sid = %hook.call_sid, "could not record call");
     }
     tracing::info!(call_sid = %hook.call_sid, from = %hook.from, to = %hook.to, agent = %agent_key, "incoming call");
+    Ok(Answering {
+        hook,
+        agent: loaded,
+        agent_key,
+    })
+}
+
+/// Answers an incoming (or outbound-api) call: records it and connects a bidirectional stream.
+pub(crate) async fn voice(
+    State(state): State<AppState>,
+    Query(q): Query<VoiceQuery>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let Answering {
+        hook, agent_key, ..
+    } = match answering(&state, q.agent.as_deref(), &headers, &uri, &body).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
     let stream_url = format!("{}/twilio/media", public_ws_base(&state, &headers));
     let stream = Stream::new(stream_url)
         .parameter("call_sid", hook.call_sid.as_str())
@@ -140,6 +159,9 @@ pub(crate) async fn status(
         sequence_number: cb.sequence_number.map(|n| n as i64),
         event_timestamp: cb.timestamp.clone(),
     };
+    if cb.call_status.is_terminal() {
+        crate::gather::call_ended(&state, &cb.call_sid).await;
+    }
     match state.store.record_status(&update).await {
         Ok(outcome) => {
             tracing::info!(call_sid = %cb.call_sid, status = %cb.call_status, ?outcome, "status callback");
@@ -173,14 +195,21 @@ pub(crate) async fn stream_ended(
     let doc = match state.take_transfer(&call_sid) {
         Some(number) => {
             tracing::info!(%call_sid, %number, "stream ended: transferring the call");
-            let dial = if number.starts_with("sip:") {
-                Dial::new().sip(Sip::new(number))
-            } else {
-                Dial::new().number(Number::new(number))
-            };
-            Twiml::new().push(dial).push(Hangup::new()).to_xml()
+            Twiml::new()
+                .push(dial_to(number))
+                .push(Hangup::new())
+                .to_xml()
         }
         None => Twiml::new().push(Hangup::new()).to_xml(),
     };
     xml(doc)
+}
+
+/// `<Dial>` to a phone number (E.164) or a `sip:` address.
+pub(crate) fn dial_to(number: String) -> Dial {
+    if number.starts_with("sip:") {
+        Dial::new().sip(Sip::new(number))
+    } else {
+        Dial::new().number(Number::new(number))
+    }
 }

@@ -8,11 +8,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{pairs, TestServer, AUTH_TOKEN, PUBLIC_MEDIA_URL, PUBLIC_URL};
+use common::{elements, names, pairs, El, TestServer, AUTH_TOKEN, PUBLIC_MEDIA_URL, PUBLIC_URL};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use quick_xml::events::Event;
-use quick_xml::Reader;
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio::time::MissedTickBehavior;
@@ -49,70 +47,6 @@ reply = "We're open nine to five."
 
 async fn greeter_server() -> TestServer {
     TestServer::start_with_agent(AGENT_NAME, AGENT_TOML).await
-}
-
-// --- TwiML ---------------------------------------------------------------------------------
-
-/// One element of a TwiML document: name, attributes, direct text.
-#[derive(Debug)]
-struct El {
-    name: String,
-    attrs: Vec<(String, String)>,
-    text: String,
-}
-
-impl El {
-    fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Every element of `xml` in document order (a flat view is enough for these documents).
-fn elements(xml: &str) -> Vec<El> {
-    let mut reader = Reader::from_str(xml);
-    let mut out: Vec<El> = Vec::new();
-    let mut open: Vec<usize> = Vec::new();
-    let element = |e: &quick_xml::events::BytesStart<'_>| El {
-        name: String::from_utf8_lossy(e.name().as_ref()).into_owned(),
-        attrs: e
-            .attributes()
-            .map(|a| {
-                let a = a.expect("well-formed attribute");
-                (
-                    String::from_utf8_lossy(a.key.as_ref()).into_owned(),
-                    a.unescape_value().expect("attribute text").into_owned(),
-                )
-            })
-            .collect(),
-        text: String::new(),
-    };
-    loop {
-        match reader.read_event().expect("well-formed TwiML") {
-            Event::Start(e) => {
-                open.push(out.len());
-                out.push(element(&e));
-            }
-            Event::Empty(e) => out.push(element(&e)),
-            Event::Text(t) => {
-                if let Some(&i) = open.last() {
-                    out[i].text.push_str(&t.unescape().expect("text"));
-                }
-            }
-            Event::End(_) => {
-                open.pop();
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-    }
-    out
-}
-
-fn names(els: &[El]) -> Vec<&str> {
-    els.iter().map(|e| e.name.as_str()).collect()
 }
 
 fn voice_form(call_sid: &str) -> Vec<(String, String)> {

@@ -9,6 +9,7 @@
 //! The protocol reference is `specs/twilio.md`; the tests replay the official library's
 //! vectors from `tests/vectors/`.
 
+pub mod conversation_relay;
 pub mod error;
 pub mod media_stream;
 pub mod signature;

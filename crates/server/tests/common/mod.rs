@@ -209,3 +209,68 @@ pub fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
+
+// --- TwiML ---------------------------------------------------------------------------------
+
+/// One element of a TwiML document: name, attributes, direct text.
+#[derive(Debug)]
+pub struct El {
+    pub name: String,
+    pub attrs: Vec<(String, String)>,
+    pub text: String,
+}
+
+impl El {
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Every element of `xml` in document order (a flat view is enough for these documents).
+pub fn elements(xml: &str) -> Vec<El> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut out: Vec<El> = Vec::new();
+    let mut open: Vec<usize> = Vec::new();
+    let element = |e: &quick_xml::events::BytesStart<'_>| El {
+        name: String::from_utf8_lossy(e.name().as_ref()).into_owned(),
+        attrs: e
+            .attributes()
+            .map(|a| {
+                let a = a.expect("well-formed attribute");
+                (
+                    String::from_utf8_lossy(a.key.as_ref()).into_owned(),
+                    a.unescape_value().expect("attribute text").into_owned(),
+                )
+            })
+            .collect(),
+        text: String::new(),
+    };
+    loop {
+        match reader.read_event().expect("well-formed TwiML") {
+            Event::Start(e) => {
+                open.push(out.len());
+                out.push(element(&e));
+            }
+            Event::Empty(e) => out.push(element(&e)),
+            Event::Text(t) => {
+                if let Some(&i) = open.last() {
+                    out[i].text.push_str(&t.unescape().expect("text"));
+                }
+            }
+            Event::End(_) => {
+                open.pop();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+pub fn names(els: &[El]) -> Vec<&str> {
+    els.iter().map(|e| e.name.as_str()).collect()
+}
