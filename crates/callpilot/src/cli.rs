@@ -28,7 +28,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve Twilio webhooks and media streams with the configured agent.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Play a phone caller (a script) against a running server through the local carrier.
     Simulate(SimulateArgs),
     /// Install or inspect the local speech models.
@@ -37,6 +37,50 @@ pub enum Command {
     Chat(ChatArgs),
     /// Print what an agent understands of each stdin line, as JSON lines.
     Nlu(NluArgs),
+    /// Check the configuration (providers, Twilio, public URL, database, models) with cheap
+    /// real requests; exits non-zero if anything configured is broken.
+    Doctor(Box<DoctorArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Database URL.
+    #[arg(
+        long,
+        env = "CALLPILOT_DATABASE_URL",
+        default_value = "sqlite://./data/callpilot.db"
+    )]
+    pub database_url: String,
+    /// Default agent definition (siblings are checked too).
+    #[arg(long, env = "CALLPILOT_AGENT", default_value = "agents/demo.toml")]
+    pub agent: PathBuf,
+    /// Folder holding the local models.
+    #[arg(long, env = "CALLPILOT_MODELS_DIR", default_value = "models")]
+    pub models_dir: PathBuf,
+    /// Public base URL Twilio reaches.
+    #[arg(long, env = "CALLPILOT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Twilio account SID.
+    #[arg(long, env = "TWILIO_ACCOUNT_SID")]
+    pub twilio_account_sid: Option<String>,
+    /// Twilio auth token.
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub twilio_auth_token: Option<String>,
+    /// The Twilio number calls come in on (E.164).
+    #[arg(long, env = "CALLPILOT_TWILIO_NUMBER")]
+    pub twilio_number: Option<String>,
+    /// Twilio REST API base.
+    #[arg(
+        long,
+        env = "CALLPILOT_TWILIO_API_URL",
+        default_value = "https://api.twilio.com/2010-04-01"
+    )]
+    pub twilio_api_url: String,
+    /// Print the checks as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub providers: ProviderArgs,
 }
 
 /// Which language model answers what no intent covers.
@@ -132,6 +176,54 @@ pub struct ServeArgs {
     /// Syntheses run at once (others queue).
     #[arg(long, env = "CALLPILOT_TTS_WORKERS", default_value_t = 1)]
     pub tts_workers: usize,
+    #[command(flatten)]
+    pub providers: ProviderArgs,
+}
+
+/// Cloud speech engines; the local models stay loaded as their fallback.
+#[derive(Debug, Clone, Args)]
+pub struct ProviderArgs {
+    /// Speech-to-text: local | deepgram | openai (agents may choose their own in `[speech]`).
+    #[arg(long, env = "CALLPILOT_STT", default_value = "local")]
+    pub stt: String,
+    /// Text-to-speech: piper | espeak | deepgram | openai.
+    #[arg(long, env = "CALLPILOT_TTS", default_value = "piper")]
+    pub tts: String,
+    /// Deepgram API key (enables the `deepgram` STT and TTS).
+    #[arg(long, env = "DEEPGRAM_API_KEY", hide_env_values = true)]
+    pub deepgram_api_key: Option<String>,
+    /// Deepgram websocket base; the REST base is derived from it (wss → https).
+    #[arg(
+        long,
+        env = "CALLPILOT_DEEPGRAM_URL",
+        default_value = "wss://api.deepgram.com"
+    )]
+    pub deepgram_url: String,
+    /// Deepgram live transcription model.
+    #[arg(long, env = "CALLPILOT_DEEPGRAM_MODEL", default_value = "nova-3")]
+    pub deepgram_model: String,
+    /// Deepgram Aura voice.
+    #[arg(
+        long,
+        env = "CALLPILOT_DEEPGRAM_VOICE",
+        default_value = "aura-2-thalia-en"
+    )]
+    pub deepgram_voice: String,
+    /// Deepgram endpointing: silence (ms) after speech that ends the caller's turn.
+    #[arg(long, env = "CALLPILOT_DEEPGRAM_ENDPOINTING_MS", default_value_t = 300)]
+    pub deepgram_endpointing_ms: u32,
+    /// OpenAI-compatible speech base URL (with the version, e.g. `https://api.openai.com/v1`).
+    #[arg(long, env = "CALLPILOT_OPENAI_SPEECH_URL")]
+    pub openai_speech_url: Option<String>,
+    /// OpenAI API key (speech, and the language model when `--llm openai`).
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub openai_api_key: Option<String>,
+    /// OpenAI voice for `/audio/speech`.
+    #[arg(long, env = "CALLPILOT_OPENAI_VOICE", default_value = "alloy")]
+    pub openai_voice: String,
+    /// Time limit of each cloud speech request, in seconds.
+    #[arg(long, env = "CALLPILOT_SPEECH_TIMEOUT_S", default_value_t = 10)]
+    pub speech_timeout_s: u64,
 }
 
 #[derive(Debug, Args)]

@@ -3,11 +3,13 @@
 mod brain_setup;
 mod chat_cmd;
 mod cli;
+mod doctor_cmd;
 mod logging;
 mod models_cmd;
 mod nlu_cmd;
 mod serve_cmd;
 mod simulate_cmd;
+mod speech_setup;
 
 use clap::Parser;
 
@@ -30,7 +32,8 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            cli::Command::Serve(args) => serve_cmd::run(args).await,
+            cli::Command::Serve(args) => serve_cmd::run(*args).await,
+            cli::Command::Doctor(args) => doctor_cmd::run(*args).await,
             cli::Command::Simulate(args) => simulate_cmd::run(args).await,
             cli::Command::Models(args) => models_cmd::run(args),
             cli::Command::Chat(args) => chat_cmd::run(args).await,

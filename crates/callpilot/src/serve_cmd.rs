@@ -29,6 +29,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "speech models loaded"
     );
     let pool = SpeechPool::new(stt, tts, args.stt_workers, args.tts_workers);
+    let providers = crate::speech_setup::providers(&args.providers, &pool)?;
+    let (default_stt, default_tts) = providers.defaults();
+    tracing::info!(stt = default_stt, tts = default_tts, "speech engines");
     let config = ServerConfig {
         listen: args.listen,
         public_url: args.public_url.map(|u| u.trim_end_matches('/').to_string()),
@@ -37,7 +40,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if config.twilio_auth_token.is_none() {
         tracing::warn!("TWILIO_AUTH_TOKEN is not set: webhook signatures are NOT checked");
     }
-    let state = AppState::new(config, store, agents, pool);
+    let state = AppState::new(config, store, agents, pool).with_speech_providers(providers);
     server::serve(state).await?;
     Ok(())
 }

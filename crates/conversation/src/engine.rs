@@ -125,6 +125,13 @@ impl Conversation {
             }
             Input::Dtmf(digit) => self.on_dtmf(digit, now),
             Input::Tick => {}
+            Input::EndOfTurnDetected => {
+                // The speech provider heard the caller finish: end the open utterance now
+                // instead of waiting for the local silence timer.
+                if let Some(signal) = self.endpointer.flush() {
+                    self.on_turn_signal(signal, now);
+                }
+            }
             Input::Hangup => self.on_far_end_hangup(now),
         }
         if !self.ended {

@@ -60,6 +60,11 @@ pub enum Input {
     PlaybackMark(String),
     /// The caller pressed a key.
     Dtmf(char),
+    /// A streaming speech provider (e.g. Deepgram's `speech_final` / `UtteranceEnd`) decided
+    /// the caller's turn is over: the open utterance ends now and is sent to
+    /// [`crate::Output::Transcribe`] as usual. Ignored when no utterance is open. With such a
+    /// provider, set a long `end_of_turn_silence` so that the local timer is only a safety net.
+    EndOfTurnDetected,
     /// Nothing happened, but time passed: due at [`crate::Conversation::poll_timeout`].
     Tick,
     /// The far end hung up (Twilio `stop`, socket closed).

@@ -238,3 +238,30 @@ fn real_vad_detects_synthetic_speech_and_ends_the_turn() {
         sent[0]
     );
 }
+
+#[test]
+fn provider_end_of_turn_ends_the_utterance_before_the_local_timer() {
+    // With a streaming STT provider the local silence timer is only a safety net.
+    let config = TurnConfig {
+        end_of_turn_silence: ms(1500),
+        ..TurnConfig::default()
+    };
+    let mut h = Harness::new(config);
+    h.speak(500);
+    assert!(transcribed(&h.silence(200)).is_none());
+    let out = h.handle(Input::EndOfTurnDetected);
+    let (_, pcm) = transcribed(&out).expect("the provider's end of turn ends the utterance");
+    // 500 ms speech (no pre-roll: the call started with it) + the 200 ms of silence so far.
+    assert_eq!(pcm.len(), (500 + 200) * 8);
+    // Nothing open any more: a second signal and the local timer do nothing.
+    assert!(transcribed(&h.handle(Input::EndOfTurnDetected)).is_none());
+    assert!(transcribed(&h.silence(1500)).is_none());
+}
+
+#[test]
+fn provider_end_of_turn_without_speech_is_ignored() {
+    let mut h = Harness::new(TurnConfig::default());
+    h.silence(300);
+    assert!(h.handle(Input::EndOfTurnDetected).is_empty());
+    assert!(h.events().is_empty());
+}

@@ -12,7 +12,9 @@ use audio::{Frame, FRAME_SAMPLES_8K};
 use axum::extract::ws::{Message, WebSocket};
 use brain::llm_turn::TurnEvent;
 use brain::{CallerInput, Contact};
-use conversation::{Conversation, ConversationEvent, Input, Output, TurnConfig, TurnId};
+use conversation::{
+    Conversation, ConversationEvent, Input, Output, TurnConfig, TurnId, UtteranceId,
+};
 use futures_util::{SinkExt, StreamExt};
 use telephony::media_stream::{self, MediaTrack, StreamEvent};
 use tokio::sync::mpsc;
@@ -21,13 +23,33 @@ use tokio::task::JoinHandle;
 use crate::agents::LoadedAgent;
 use crate::brain_session::{lookup_contact, Answer, BrainSession, LlmStep};
 use crate::call_record::{CallRecorder, StoreOp};
+use crate::call_speech::{CallSpeech, SttChoice};
+use crate::live_transcription::{LiveNote, LiveTranscription};
 use crate::AppState;
 
 /// Results of background jobs, fed back into the engine.
 enum JobDone {
     Transcript(Input),
+    /// News from the call's live transcription (Deepgram).
+    Live(LiveNote),
     Speech(Input),
-    Llm { turn: TurnId, event: TurnEvent },
+    Llm {
+        turn: TurnId,
+        event: TurnEvent,
+    },
+}
+
+/// With live transcription, our own end-of-turn silence (the provider's endpointing decides first).
+const PROVIDER_SAFETY_SILENCE: std::time::Duration = std::time::Duration::from_millis(1500);
+/// How long to wait for the provider's transcript after asking it to finalize.
+const PROVIDER_TRANSCRIPT_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// An utterance whose transcript the live provider still owes.
+struct Awaiting {
+    utterance: UtteranceId,
+    /// Its audio, for the local model if the provider never answers.
+    pcm8k: Vec<i16>,
+    deadline: Instant,
 }
 
 /// Runs one Media Streams connection to its end.
@@ -94,6 +116,12 @@ pub(crate) async fn run(socket: WebSocket, state: AppState) {
         contact,
     );
     let (jobs_tx, mut jobs_rx) = mpsc::unbounded_channel::<JobDone>();
+    if let SttChoice::DeepgramLive(streaming) = &driver.speech.stt {
+        let tx = jobs_tx.clone();
+        driver.live = Some(LiveTranscription::start(streaming.clone(), move |note| {
+            let _ = tx.send(JobDone::Live(note));
+        }));
+    }
     driver.jobs_tx = Some(jobs_tx);
     driver.feed(Input::Start, Instant::now());
 
@@ -110,7 +138,13 @@ pub(crate) async fn run(socket: WebSocket, state: AppState) {
             ended_by = "agent";
             break;
         }
-        let deadline = driver.conversation.poll_timeout();
+        let deadline = [
+            driver.conversation.poll_timeout(),
+            driver.awaiting.as_ref().map(|a| a.deadline),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let sleep = async {
             match deadline {
                 Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
@@ -135,8 +169,12 @@ pub(crate) async fn run(socket: WebSocket, state: AppState) {
             Some(done) = jobs_rx.recv() => match done {
                 JobDone::Transcript(i) | JobDone::Speech(i) => driver.feed(i, Instant::now()),
                 JobDone::Llm { turn, event } => driver.on_llm_event(turn, event, Instant::now()),
+                JobDone::Live(note) => driver.on_live_note(note, Instant::now()),
             },
-            _ = sleep => driver.feed(Input::Tick, Instant::now()),
+            _ = sleep => {
+                driver.provider_transcript_overdue(Instant::now());
+                driver.feed(Input::Tick, Instant::now());
+            }
         }
     }
 
@@ -146,6 +184,9 @@ pub(crate) async fn run(socket: WebSocket, state: AppState) {
         let _ = driver.take_outbox();
     } else {
         let _ = tx.send(Message::Close(None)).await;
+    }
+    if let Some(live) = &driver.live {
+        live.close();
     }
     driver.abort_jobs();
     if ended_by != "agent" {
@@ -167,6 +208,14 @@ struct Driver {
     outbox: Vec<String>,
     jobs: HashMap<TurnId, Vec<JoinHandle<()>>>,
     jobs_tx: Option<mpsc::UnboundedSender<JobDone>>,
+    /// This call's speech providers.
+    speech: CallSpeech,
+    /// Live transcription, when the STT is Deepgram.
+    live: Option<LiveTranscription>,
+    /// Caller turns Deepgram finished that no utterance of ours has claimed yet.
+    unclaimed: Vec<String>,
+    /// An utterance waiting for Deepgram's transcript (after a Finalize).
+    awaiting: Option<Awaiting>,
     hangup_requested: bool,
 }
 
@@ -190,6 +239,12 @@ impl Driver {
         if let Some(ms) = agent.config.turn.barge_in_min_speech_ms {
             config.barge_in_min_speech = std::time::Duration::from_millis(u64::from(ms));
         }
+        let speech = state.speech_providers.for_agent(&agent.config);
+        if matches!(speech.stt, SttChoice::DeepgramLive(_)) {
+            // Deepgram's endpointing ends turns; ours is only the safety net for when it is
+            // silent (an outage, or speech it could not hear).
+            config.end_of_turn_silence = config.end_of_turn_silence.max(PROVIDER_SAFETY_SILENCE);
+        }
         let brain = BrainSession::new(state.clone(), agent, recorder, call_sid, contact);
         Driver {
             state,
@@ -200,6 +255,10 @@ impl Driver {
             jobs: HashMap::new(),
             jobs_tx: None,
             hangup_requested: false,
+            speech,
+            live: None,
+            unclaimed: Vec::new(),
+            awaiting: None,
         }
     }
 
@@ -215,6 +274,10 @@ impl Driver {
                 if media.track == MediaTrack::Inbound {
                     match media.decode_payload() {
                         Ok(bytes) => {
+                            if let Some(live) = &self.live {
+                                // Deepgram takes the phone's mu-law as is: no resampling.
+                                live.audio(bytes.clone());
+                            }
                             for chunk in bytes.chunks(FRAME_SAMPLES_8K) {
                                 self.feed(Input::CallerAudio(Frame::from_mulaw(chunk)), now);
                             }
@@ -269,28 +332,35 @@ impl Driver {
             Output::ClearPlayback => self
                 .outbox
                 .push(media_stream::clear_message(&self.stream_sid)),
-            Output::Transcribe { utterance, pcm8k } => {
-                let speech = self.state.speech.clone();
-                let tx = self.jobs_tx.clone();
-                let recorder = self.brain.recorder.clone();
-                tokio::spawn(async move {
-                    let text = match speech.transcribe(pcm8k, audio::SAMPLE_RATE_8K).await {
-                        Ok(t) => t,
-                        Err(e) => {
-                            // An STT failure must not leave the caller in silence: an empty
-                            // transcript sends the engine back to listening, and the event is kept.
-                            recorder.send(StoreOp::Event {
-                                kind: "stt_failed".into(),
-                                data: serde_json::json!({ "error": e.to_string() }),
-                            });
-                            String::new()
-                        }
-                    };
-                    if let Some(tx) = tx {
-                        let _ = tx.send(JobDone::Transcript(Input::Transcript { utterance, text }));
+            Output::Transcribe { utterance, pcm8k } => match self.speech.stt.clone() {
+                SttChoice::Utterance(stt) => self.transcribe_utterance(utterance, pcm8k, stt),
+                SttChoice::DeepgramLive(_) if self.live_gave_up() => {
+                    let local = self.speech.stt_fallback.clone();
+                    match local {
+                        Some(stt) => self.transcribe_utterance(utterance, pcm8k, stt),
+                        None => follow_ups.push(Input::Transcript {
+                            utterance,
+                            text: String::new(),
+                        }),
                     }
-                });
-            }
+                }
+                SttChoice::DeepgramLive(_) => {
+                    if self.unclaimed.is_empty() {
+                        // Our endpointing was first: ask Deepgram to flush what it heard.
+                        if let Some(live) = &self.live {
+                            live.finalize();
+                        }
+                        self.awaiting = Some(Awaiting {
+                            utterance,
+                            pcm8k,
+                            deadline: Instant::now() + PROVIDER_TRANSCRIPT_WAIT,
+                        });
+                    } else {
+                        let text = std::mem::take(&mut self.unclaimed).join(" ");
+                        follow_ups.push(Input::Transcript { utterance, text });
+                    }
+                }
+            },
             Output::AskBrain { turn, input } => {
                 let caller_input = match input {
                     conversation::CallerInput::Speech(s) => CallerInput::Speech(s),
@@ -329,8 +399,26 @@ impl Driver {
             Output::Synthesize { turn, seq, text } => {
                 let speech = self.state.speech.clone();
                 let tx = self.jobs_tx.clone();
+                let voice = self.speech.tts.clone();
+                let fallback = self.speech.tts_fallback.clone();
+                let recorder = self.brain.recorder.clone();
                 let handle = tokio::spawn(async move {
-                    let input = match speech.synthesize(text).await {
+                    let mut result = speech.synthesize_with(voice.clone(), text.clone()).await;
+                    if let (Err(e), Some(fallback)) = (&result, fallback) {
+                        // A failing cloud voice never leaves the caller in silence: the local
+                        // voice says the sentence, and the call's events say so.
+                        tracing::warn!(error = %e, voice = voice.name(), "voice failed; using the local voice");
+                        recorder.send(StoreOp::Event {
+                            kind: "tts_fallback".into(),
+                            data: serde_json::json!({
+                                "provider": voice.name(),
+                                "fallback": fallback.name(),
+                                "error": e.to_string(),
+                            }),
+                        });
+                        result = speech.synthesize_with(fallback, text).await;
+                    }
+                    let input = match result {
                         Ok(a) => {
                             let pcm8k = audio::resample_i16(
                                 &a.samples,
@@ -366,6 +454,135 @@ impl Driver {
             _ => {}
         }
         self.brain.recorder.send(StoreOp::from_event(ev));
+    }
+
+    /// Transcribes a whole utterance with `stt`, falling back to the local model if it fails.
+    fn transcribe_utterance(
+        &mut self,
+        utterance: UtteranceId,
+        pcm8k: Vec<i16>,
+        stt: Arc<dyn speech::Stt>,
+    ) {
+        let speech = self.state.speech.clone();
+        let tx = self.jobs_tx.clone();
+        let recorder = self.brain.recorder.clone();
+        let fallback = self.speech.stt_fallback.clone();
+        tokio::spawn(async move {
+            let mut result = speech
+                .transcribe_with(stt.clone(), pcm8k.clone(), audio::SAMPLE_RATE_8K)
+                .await;
+            if let (Err(e), Some(local)) = (&result, fallback) {
+                if !Arc::ptr_eq(&stt, &local) {
+                    recorder.send(StoreOp::Event {
+                        kind: "stt_fallback".into(),
+                        data: serde_json::json!({
+                            "provider": stt.name(),
+                            "fallback": local.name(),
+                            "error": e.to_string(),
+                        }),
+                    });
+                    result = speech
+                        .transcribe_with(local, pcm8k, audio::SAMPLE_RATE_8K)
+                        .await;
+                }
+            }
+            let text = match result {
+                Ok(t) => t,
+                Err(e) => {
+                    // An STT failure must not leave the caller in silence: an empty
+                    // transcript sends the engine back to listening, and the event is kept.
+                    recorder.send(StoreOp::Event {
+                        kind: "stt_failed".into(),
+                        data: serde_json::json!({ "error": e.to_string() }),
+                    });
+                    String::new()
+                }
+            };
+            if let Some(tx) = tx {
+                let _ = tx.send(JobDone::Transcript(Input::Transcript { utterance, text }));
+            }
+        });
+    }
+
+    /// Whether Deepgram is gone for the rest of this call.
+    fn live_gave_up(&self) -> bool {
+        self.live.is_none()
+    }
+
+    /// News from the live transcription.
+    fn on_live_note(&mut self, note: LiveNote, now: Instant) {
+        match note {
+            LiveNote::Turn(text) => {
+                if let Some(a) = self.awaiting.take() {
+                    self.feed(
+                        Input::Transcript {
+                            utterance: a.utterance,
+                            text,
+                        },
+                        now,
+                    );
+                } else {
+                    // Deepgram heard the end of the turn first: end our utterance now; its
+                    // transcript request is answered with this text.
+                    self.unclaimed.push(text);
+                    self.feed(Input::EndOfTurnDetected, now);
+                }
+            }
+            LiveNote::Reconnecting { error } => {
+                tracing::warn!(%error, "deepgram stream lost; reconnecting");
+                self.brain.recorder.send(StoreOp::Event {
+                    kind: "stt_reconnecting".into(),
+                    data: serde_json::json!({ "provider": "deepgram", "error": error }),
+                });
+            }
+            LiveNote::Reconnected { attempts } => {
+                self.brain.recorder.send(StoreOp::Event {
+                    kind: "stt_reconnected".into(),
+                    data: serde_json::json!({ "provider": "deepgram", "attempts": attempts }),
+                });
+            }
+            LiveNote::GaveUp { error } => {
+                tracing::warn!(%error, "deepgram unreachable; transcribing locally for the rest of the call");
+                self.brain.recorder.send(StoreOp::Event {
+                    kind: "stt_fallback".into(),
+                    data: serde_json::json!({ "provider": "deepgram", "error": error, "for": "rest_of_call" }),
+                });
+                self.live = None;
+                // Deepgram is gone for the rest of the call: settle any utterance it owed.
+                if let Some(a) = self.awaiting.take() {
+                    self.local_transcript_for(a, "deepgram unreachable");
+                }
+            }
+        }
+    }
+
+    /// Deepgram did not answer a Finalize in time (a dropped socket loses the turn's audio on
+    /// its side): the local model transcribes the utterance so the turn is kept.
+    fn provider_transcript_overdue(&mut self, now: Instant) {
+        if self.awaiting.as_ref().is_some_and(|a| now >= a.deadline) {
+            if let Some(a) = self.awaiting.take() {
+                self.local_transcript_for(a, "no transcript from deepgram in time");
+            }
+        }
+    }
+
+    fn local_transcript_for(&mut self, a: Awaiting, reason: &str) {
+        match self.speech.stt_fallback.clone() {
+            Some(local) => {
+                self.brain.recorder.send(StoreOp::Event {
+                    kind: "stt_fallback".into(),
+                    data: serde_json::json!({ "provider": "deepgram", "reason": reason, "utterance": a.utterance.0 }),
+                });
+                self.transcribe_utterance(a.utterance, a.pcm8k, local);
+            }
+            None => self.feed(
+                Input::Transcript {
+                    utterance: a.utterance,
+                    text: String::new(),
+                },
+                Instant::now(),
+            ),
+        }
     }
 
     /// One event of a language-model turn.

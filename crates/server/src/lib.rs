@@ -6,9 +6,11 @@ mod agents;
 mod brain_session;
 mod call_driver;
 mod call_record;
+mod call_speech;
 mod config;
 mod error;
 mod gather;
+mod live_transcription;
 mod media_stream;
 mod relay;
 mod signature_check;
@@ -21,6 +23,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 pub use agents::AgentRegistry;
+pub use call_speech::{DeepgramStreaming, ProviderError, SpeechProviders};
 pub use config::ServerConfig;
 pub use error::ServerError;
 pub use state::AppState;
@@ -58,8 +61,8 @@ async fn health(
     axum::Json(serde_json::json!({
         "status": "ok",
         "agents": state.agents.names(),
-        "stt": state.speech.stt_name(),
-        "tts": state.speech.tts_name(),
+        "stt": state.speech_providers.defaults().0,
+        "tts": state.speech_providers.defaults().1,
         "active_calls": state.active_calls(),
     }))
 }

@@ -16,6 +16,8 @@ pub struct AppState {
     pub store: Store,
     pub agents: Arc<AgentRegistry>,
     pub speech: SpeechPool,
+    /// Speech providers by name and the defaults (the pool's local ones unless configured).
+    pub speech_providers: Arc<crate::SpeechProviders>,
     active: Arc<AtomicUsize>,
     /// Calls to connect elsewhere once their media stream closes (CallSid → number), read by
     /// the `<Connect action>` handler.
@@ -32,7 +34,9 @@ impl AppState {
         agents: AgentRegistry,
         speech: SpeechPool,
     ) -> Self {
+        let speech_providers = Arc::new(crate::SpeechProviders::local(&speech));
         AppState {
+            speech_providers,
             config: Arc::new(config),
             store,
             agents: Arc::new(agents),
@@ -41,6 +45,12 @@ impl AppState {
             transfers: Arc::default(),
             gather_calls: Default::default(),
         }
+    }
+
+    /// Uses `providers` (cloud engines, per-agent choices) instead of only the local models.
+    pub fn with_speech_providers(mut self, providers: crate::SpeechProviders) -> Self {
+        self.speech_providers = Arc::new(providers);
+        self
     }
 
     /// Asks for `call_sid` to be connected to `number` when its stream ends.

@@ -42,14 +42,40 @@ impl SpeechPool {
         self.tts.name()
     }
 
+    /// The shared STT provider.
+    pub fn stt(&self) -> &Arc<dyn Stt> {
+        &self.stt
+    }
+
+    /// The shared TTS provider.
+    pub fn tts(&self) -> &Arc<dyn Tts> {
+        &self.tts
+    }
+
     /// Transcribes on a blocking worker once a slot is free.
     pub async fn transcribe(&self, pcm: Vec<i16>, sample_rate: u32) -> Result<String, SpeechError> {
-        let _permit = self
-            .stt_slots
-            .acquire()
+        self.transcribe_with(self.stt.clone(), pcm, sample_rate)
             .await
-            .map_err(|e| SpeechError::Worker(e.to_string()))?;
-        let stt = self.stt.clone();
+    }
+
+    /// Transcribes with `stt` (e.g. an agent's own provider) within this pool's slots.
+    pub async fn transcribe_with(
+        &self,
+        stt: Arc<dyn Stt>,
+        pcm: Vec<i16>,
+        sample_rate: u32,
+    ) -> Result<String, SpeechError> {
+        // Network providers wait, they don't compute: no reason to queue them behind models.
+        let _permit = if stt.cpu_bound() {
+            Some(
+                self.stt_slots
+                    .acquire()
+                    .await
+                    .map_err(|e| SpeechError::Worker(e.to_string()))?,
+            )
+        } else {
+            None
+        };
         tokio::task::spawn_blocking(move || stt.transcribe(&pcm, sample_rate))
             .await
             .map_err(|e| SpeechError::Worker(e.to_string()))?
@@ -57,12 +83,25 @@ impl SpeechPool {
 
     /// Synthesises on a blocking worker once a slot is free.
     pub async fn synthesize(&self, text: String) -> Result<SpeechAudio, SpeechError> {
-        let _permit = self
-            .tts_slots
-            .acquire()
-            .await
-            .map_err(|e| SpeechError::Worker(e.to_string()))?;
-        let tts = self.tts.clone();
+        self.synthesize_with(self.tts.clone(), text).await
+    }
+
+    /// Synthesises with `tts` (e.g. an agent's own voice) within this pool's slots.
+    pub async fn synthesize_with(
+        &self,
+        tts: Arc<dyn Tts>,
+        text: String,
+    ) -> Result<SpeechAudio, SpeechError> {
+        let _permit = if tts.cpu_bound() {
+            Some(
+                self.tts_slots
+                    .acquire()
+                    .await
+                    .map_err(|e| SpeechError::Worker(e.to_string()))?,
+            )
+        } else {
+            None
+        };
         tokio::task::spawn_blocking(move || tts.synthesize(&text))
             .await
             .map_err(|e| SpeechError::Worker(e.to_string()))?
