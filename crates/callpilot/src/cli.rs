@@ -253,6 +253,10 @@ pub struct SimulateArgs {
     /// Print the report as JSON instead of a transcript.
     #[arg(long)]
     pub json: bool,
+    /// How Twilio runs the call: `stream` (Media Streams, our speech engines), `relay`
+    /// (ConversationRelay: Twilio's speech, text to us) or `gather` (`<Gather>` form posts).
+    #[arg(long, env = "CALLPILOT_SIM_MODE", default_value = "stream")]
+    pub mode: sim::CallMode,
 }
 
 #[derive(Debug, Args)]

@@ -20,13 +20,20 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
         server: args.server.trim_end_matches('/').to_string(),
         public_url: args.public_url.clone(),
         auth_token: args.twilio_auth_token.clone().filter(|t| !t.is_empty()),
-        voice_path: match &agent {
-            Some(a) => format!("/twilio/voice?agent={a}"),
-            None => "/twilio/voice".to_string(),
+        voice_path: {
+            let path = match args.mode {
+                sim::CallMode::MediaStream => "/twilio/voice",
+                sim::CallMode::Relay => "/twilio/relay",
+                sim::CallMode::Gather => "/twilio/gather",
+            };
+            match &agent {
+                Some(a) => format!("{path}?agent={a}"),
+                None => path.to_string(),
+            }
         },
         ..sim::SimConfig::default()
     };
-    let report = sim::run_call(&cfg, &script, tts, stt)
+    let report = sim::run_call_in_mode(&cfg, args.mode, &script, tts, stt)
         .await
         .with_context(|| format!("simulated call to {}", cfg.server))?;
     if args.json {

@@ -526,6 +526,17 @@ impl Driver {
                     // transcript request is answered with this text.
                     self.unclaimed.push(text);
                     self.feed(Input::EndOfTurnDetected, now);
+                    if !self.unclaimed.is_empty() {
+                        // No utterance of ours was open: the text repeats a turn already
+                        // answered (a Finalize racing Deepgram's own endpointing) or is speech
+                        // our voice detector never heard. Keeping it would glue stale words to
+                        // the caller's next turn.
+                        let dropped = std::mem::take(&mut self.unclaimed).join(" ");
+                        self.brain.recorder.send(StoreOp::Event {
+                            kind: "stt_unmatched_transcript".into(),
+                            data: serde_json::json!({ "provider": "deepgram", "text": dropped }),
+                        });
+                    }
                 }
             }
             LiveNote::Reconnecting { error } => {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use speech::pool::SpeechPool;
 use speech::{Stt, Tts};
+use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -74,6 +75,8 @@ impl Default for SimConfig {
 /// How a stream ended.
 enum StreamEnd {
     CallerHungUp,
+    /// Ended from outside: REST `Status=completed`.
+    RestHangup,
     ServerClosed,
     Timeout,
 }
@@ -92,31 +95,105 @@ pub async fn run_call(
     let endpoints = Endpoints::new(&cfg.server, cfg.public_url.as_deref())?;
     let pool = SpeechPool::new(stt, tts, 1, 1);
     let clips = synthesize_lines(&pool, script).await?;
-    // reqwest is built without a default TLS provider (see the workspace Cargo.toml); a client
-    // cannot be built until one is installed, even for plain http. Idempotent.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder()
-        .timeout(webhook::WEBHOOK_TIMEOUT)
-        .build()
-        .map_err(|source| SimError::Http {
-            url: cfg.server.clone(),
-            source,
-        })?;
+    let http = http_client(&cfg.server)?;
     let call = CallParams {
         call_sid: new_sid("CA"),
         account_sid: cfg.account_sid.clone().unwrap_or_else(|| new_sid("AC")),
         from: script.from.clone(),
         to: script.to.clone(),
+        direction: "inbound".into(),
+        extra: Vec::new(),
     };
     let token = cfg.auth_token.as_deref();
 
     // The call is answered when Twilio requests the voice URL: all report times count from here.
     let t0 = Instant::now();
-    let deadline = t0 + cfg.call_timeout;
     let mut session = Session::new(script, clips, cfg.hangup_grace);
+    let leg = Leg {
+        endpoints: &endpoints,
+        first: endpoints.webhook(&cfg.voice_path),
+        first_method: "POST",
+        first_status: "ringing",
+        call: &call,
+        token,
+        hangup: None,
+        stream_required: true,
+    };
+    let ended_by = converse(cfg, leg, &mut session, &http, t0).await?;
 
-    let mut doc = endpoints.webhook(&cfg.voice_path);
-    let answer = webhook::fetch_twiml(&http, &doc, "POST", &call.voice("ringing"), token).await?;
+    let duration = t0.elapsed();
+    let rec = session.finish(duration);
+    let status_callback = match &cfg.status_path {
+        Some(path) => {
+            Some(post_status(&http, &endpoints.webhook(path), &call, duration, token).await)
+        }
+        None => None,
+    };
+    let facts = CallFacts {
+        call_sid: call.call_sid,
+        account_sid: call.account_sid,
+        from: call.from,
+        to: call.to,
+        duration,
+        ended_by,
+        status_callback,
+    };
+    Ok(transcribe_report(&pool, facts, rec).await)
+}
+
+/// The HTTP client the carrier sends webhooks with.
+pub(crate) fn http_client(server: &str) -> Result<reqwest::Client, SimError> {
+    // reqwest is built without a default TLS provider (see the workspace Cargo.toml); a client
+    // cannot be built until one is installed, even for plain http. Idempotent.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(webhook::WEBHOOK_TIMEOUT)
+        .build()
+        .map_err(|source| SimError::Http {
+            url: server.to_string(),
+            source,
+        })
+}
+
+/// One answered call leg, from the first TwiML request on.
+pub(crate) struct Leg<'a> {
+    pub endpoints: &'a Endpoints,
+    /// The voice URL requested when the call is answered.
+    pub first: Target,
+    pub first_method: &'a str,
+    /// `CallStatus` of the first request (`ringing` inbound, `in-progress` outbound-api).
+    pub first_status: &'a str,
+    pub call: &'a CallParams,
+    pub token: Option<&'a str>,
+    /// Turns `true` when the call is ended from outside (REST `Status=completed`).
+    pub hangup: Option<watch::Receiver<bool>>,
+    /// Refuse a first document without `<Connect><Stream>` (inbound: the caller came to talk to
+    /// the agent). An outbound call may be answered with plain `<Say>`/`<Hangup>` for a machine.
+    pub stream_required: bool,
+}
+
+/// Runs the TwiML of an answered call: first document, streams in real time, redirects and
+/// actions, until someone hangs up. `t0` is the answer time the session's clock counts from.
+pub(crate) async fn converse(
+    cfg: &SimConfig,
+    mut leg: Leg<'_>,
+    session: &mut Session,
+    http: &reqwest::Client,
+    t0: Instant,
+) -> Result<EndReason, SimError> {
+    let endpoints = leg.endpoints;
+    let call = leg.call;
+    let token = leg.token;
+    let deadline = t0 + cfg.call_timeout;
+    let mut doc = leg.first.clone();
+    let answer = webhook::fetch_twiml(
+        http,
+        &doc,
+        leg.first_method,
+        &call.voice(leg.first_status),
+        token,
+    )
+    .await?;
     if !webhook::is_xml(answer.content_type.as_deref()) {
         session.protocol_error(
             t0.elapsed(),
@@ -130,7 +207,7 @@ pub async fn run_call(
         url: doc.signed.clone(),
         reason,
     })?;
-    if !verbs.iter().any(|v| matches!(v, Verb::Stream(_))) {
+    if leg.stream_required && !verbs.iter().any(|v| matches!(v, Verb::Stream(_))) {
         return Err(SimError::Twiml {
             url: doc.signed.clone(),
             reason: format!(
@@ -149,15 +226,24 @@ pub async fn run_call(
             match verb {
                 Verb::Stream(stream) => {
                     let target = endpoints.resolve_ws(&stream.url, &doc.signed);
-                    check_stream_url(&mut session, now, &target.signed);
+                    check_stream_url(session, now, &target.signed);
                     let ids = StreamIds {
                         account_sid: call.account_sid.clone(),
                         call_sid: call.call_sid.clone(),
                         stream_sid: new_sid("MZ"),
                     };
-                    match run_stream(&mut session, &stream, &target, ids, token, t0, deadline).await
-                    {
+                    let run = run_stream(
+                        session,
+                        &stream,
+                        &target,
+                        ids,
+                        token,
+                        (t0, deadline),
+                        leg.hangup.as_mut(),
+                    );
+                    match run.await {
                         Ok(StreamEnd::CallerHungUp) => break 'call EndReason::CallerHungUp,
+                        Ok(StreamEnd::RestHangup) => break 'call EndReason::RestHangup,
                         Ok(StreamEnd::Timeout) => break 'call EndReason::Timeout,
                         Ok(StreamEnd::ServerClosed) => {}
                         // The first stream is the call: if it cannot connect, nothing was simulated.
@@ -187,11 +273,13 @@ pub async fn run_call(
                 Verb::Pause { seconds } => {
                     let until = Instant::now()
                         + Duration::from_secs_f64(seconds.min(cfg.call_timeout.as_secs_f64()));
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(until.min(deadline)) => {}
+                        _ = hung_up(leg.hangup.as_mut()) => break 'call EndReason::RestHangup,
+                    }
                     if until >= deadline {
-                        tokio::time::sleep_until(deadline).await;
                         break 'call EndReason::Timeout;
                     }
-                    tokio::time::sleep_until(until).await;
                 }
                 Verb::Hangup => break 'call EndReason::TwimlHangup,
                 Verb::Redirect { url, method } => {
@@ -211,7 +299,7 @@ pub async fn run_call(
             );
             break EndReason::TwimlError;
         }
-        match fetch_next(&http, &target, &method, &call, token).await {
+        match fetch_next(http, &target, &method, call, token).await {
             Ok(v) => {
                 verbs = v;
                 doc = target;
@@ -223,15 +311,15 @@ pub async fn run_call(
         }
     };
 
-    let duration = t0.elapsed();
-    let rec = session.finish(duration);
-    let status_callback = match &cfg.status_path {
-        Some(path) => {
-            Some(post_status(&http, &endpoints.webhook(path), &call, duration, token).await)
-        }
-        None => None,
-    };
+    Ok(ended_by)
+}
 
+/// Transcribes what the caller heard and assembles the report.
+pub(crate) async fn transcribe_report(
+    pool: &SpeechPool,
+    facts: CallFacts,
+    rec: crate::session::Recording,
+) -> SimReport {
     let utts = report::utterances(&rec.heard);
     let mut transcripts = Vec::with_capacity(utts.len());
     for u in &utts {
@@ -245,20 +333,23 @@ pub async fn run_call(
             },
         );
     }
-    let facts = CallFacts {
-        call_sid: call.call_sid,
-        account_sid: call.account_sid,
-        from: call.from,
-        to: call.to,
-        duration,
-        ended_by,
-        status_callback,
-    };
-    Ok(report::build(facts, rec, &utts, transcripts))
+    report::build(facts, rec, &utts, transcripts)
+}
+
+/// Resolves when `hangup` turns true; never when there is none (or its sender is gone).
+pub(crate) async fn hung_up(hangup: Option<&mut watch::Receiver<bool>>) {
+    match hangup {
+        Some(rx) => {
+            if rx.wait_for(|v| *v).await.is_err() {
+                std::future::pending::<()>().await
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
 }
 
 /// Synthesizes every caller line before dialing, so that speaking never waits on TTS.
-async fn synthesize_lines(
+pub(crate) async fn synthesize_lines(
     pool: &SpeechPool,
     script: &CallerScript,
 ) -> Result<HashMap<String, Clip>, SimError> {
@@ -272,31 +363,41 @@ async fn synthesize_lines(
         if clips.contains_key(text) {
             continue;
         }
-        let tts_err = |source| SimError::Tts {
-            text: text.clone(),
-            source,
-        };
-        let speech = pool.synthesize(text.clone()).await.map_err(tts_err)?;
-        let pcm = audio::resample_i16(&speech.samples, speech.sample_rate, audio::SAMPLE_RATE_8K);
-        if pcm.is_empty() {
-            return Err(tts_err(speech::SpeechError::InvalidInput(
-                "the TTS returned no audio".into(),
-            )));
-        }
-        let frames: Vec<[u8; FRAME_BYTES]> = audio::frame::split_frames(&pcm)
-            .iter()
-            .map(|f| {
-                let mut out = [0u8; FRAME_BYTES];
-                out.copy_from_slice(&f.to_mulaw());
-                out
-            })
-            .collect();
-        clips.insert(text.clone(), Arc::new(frames));
+        clips.insert(text.clone(), synthesize_clip(pool, text).await?);
     }
     Ok(clips)
 }
 
-fn is_loopback_ws(url: &str) -> bool {
+/// One line of speech as 20 ms mu-law frames at 8 kHz.
+pub(crate) async fn synthesize_clip(pool: &SpeechPool, text: &str) -> Result<Clip, SimError> {
+    let tts_err = |source| SimError::Tts {
+        text: text.to_string(),
+        source,
+    };
+    let speech = pool.synthesize(text.to_string()).await.map_err(tts_err)?;
+    let pcm = audio::resample_i16(&speech.samples, speech.sample_rate, audio::SAMPLE_RATE_8K);
+    if pcm.is_empty() {
+        return Err(tts_err(speech::SpeechError::InvalidInput(
+            "the TTS returned no audio".into(),
+        )));
+    }
+    Ok(clip_of_pcm(&pcm))
+}
+
+/// 8 kHz PCM as 20 ms mu-law frames (the last one padded with silence).
+pub(crate) fn clip_of_pcm(pcm: &[i16]) -> Clip {
+    let frames: Vec<[u8; FRAME_BYTES]> = audio::frame::split_frames(pcm)
+        .iter()
+        .map(|f| {
+            let mut out = [0u8; FRAME_BYTES];
+            out.copy_from_slice(&f.to_mulaw());
+            out
+        })
+        .collect();
+    Arc::new(frames)
+}
+
+pub(crate) fn is_loopback_ws(url: &str) -> bool {
     let Some(rest) = url.strip_prefix("ws://") else {
         return false;
     };
@@ -338,8 +439,8 @@ async fn run_stream(
     target: &Target,
     ids: StreamIds,
     token: Option<&str>,
-    t0: Instant,
-    deadline: Instant,
+    (t0, deadline): (Instant, Instant),
+    mut hangup: Option<&mut watch::Receiver<bool>>,
 ) -> Result<StreamEnd, SimError> {
     let handshake_err = |reason: String| SimError::Handshake {
         url: target.transport.clone(),
@@ -378,6 +479,14 @@ async fn run_stream(
             return Ok(StreamEnd::ServerClosed);
         }
         tokio::select! {
+            _ = hung_up(hangup.as_deref_mut()) => {
+                let now = t0.elapsed();
+                if let Some(stop) = session.hang_up_now(now, "the call was ended through the REST API") {
+                    let _ = sink.send(Message::text(stop)).await;
+                }
+                close(&mut sink, &mut incoming).await;
+                return Ok(StreamEnd::RestHangup);
+            }
             _ = tokio::time::sleep_until(deadline) => {
                 let now = t0.elapsed();
                 session.warn(now, "the call timeout was reached; the caller hangs up".into());
@@ -460,7 +569,7 @@ async fn fetch_next(
 }
 
 /// Posts the `completed` status callback; its outcome goes into the report.
-async fn post_status(
+pub(crate) async fn post_status(
     http: &reqwest::Client,
     target: &Target,
     call: &CallParams,

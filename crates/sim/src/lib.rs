@@ -8,6 +8,13 @@
 //! posts the status callback, and finally transcribes what the caller heard into a
 //! [`SimReport`] with per-turn latencies and every protocol deviation it noticed.
 //!
+//! It also plays Twilio for *outbound* calls: [`OutboundCarrier`] serves a Twilio-compatible
+//! REST API (`Calls.json` create/update/fetch) and plays each callee by a per-number
+//! [`FarEnd`] plan (busy, no answer, a scripted person, an answering machine with AMD), sending
+//! the signed status and AMD callbacks Twilio would.
+//!
+//! [`run_call_in_mode`] plays the same caller script in ConversationRelay or Gather mode ([`CallMode`]).
+//!
 //! It is deliberately independent of the server's own code, so that it checks the server rather
 //! than agreeing with it.
 //!
@@ -22,12 +29,20 @@
 
 mod call;
 pub mod error;
+mod gather_call;
 mod ids;
+pub mod outbound;
+mod outbound_call;
 mod playback;
+mod relay_call;
 pub mod report;
+mod rest_api;
 pub mod script;
 mod session;
 pub mod signature;
+mod text_log;
+mod text_mode;
+mod text_twiml;
 mod twiml;
 mod urls;
 mod webhook;
@@ -35,5 +50,7 @@ mod wire;
 
 pub use call::{run_call, SimConfig};
 pub use error::{ScriptError, SimError};
+pub use outbound::{FarEnd, LogEntry, LogKind, OutboundCall, OutboundCarrier, OutboundConfig};
 pub use report::{EndReason, Entry, Issue, SimReport, StatusCallback, Turn};
 pub use script::{CallerScript, Interrupt, Listen, Step};
+pub use text_mode::{run_call_in_mode, CallMode};

@@ -25,6 +25,8 @@ pub enum EndReason {
     TwimlError,
     /// The global call timeout was reached.
     Timeout,
+    /// The call was ended through the REST API (`Status=completed`).
+    RestHangup,
 }
 
 impl fmt::Display for EndReason {
@@ -35,6 +37,7 @@ impl fmt::Display for EndReason {
             EndReason::TwimlEnded => "the server closed the stream and the TwiML ended",
             EndReason::TwimlError => "a TwiML request failed after the stream",
             EndReason::Timeout => "the call timed out",
+            EndReason::RestHangup => "the call was ended through the REST API",
         })
     }
 }

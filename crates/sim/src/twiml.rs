@@ -148,16 +148,16 @@ fn connect(el: &Element) -> Result<Verb, String> {
 
 /// A generic XML element; TwiML is small, so a tree is the simplest thing to interpret.
 #[derive(Debug, Default)]
-struct Element {
-    name: String,
-    attrs: Vec<(String, String)>,
-    children: Vec<Element>,
+pub(crate) struct Element {
+    pub(crate) name: String,
+    pub(crate) attrs: Vec<(String, String)>,
+    pub(crate) children: Vec<Element>,
     /// Direct text content (not that of children).
-    text: String,
+    pub(crate) text: String,
 }
 
 impl Element {
-    fn attr(&self, name: &str) -> Option<&str> {
+    pub(crate) fn attr(&self, name: &str) -> Option<&str> {
         self.attrs
             .iter()
             .find(|(k, _)| k == name)
@@ -165,7 +165,7 @@ impl Element {
     }
 
     /// Text including that of children (`<Say>` may hold SSML such as `<emphasis>`).
-    fn all_text(&self) -> String {
+    pub(crate) fn all_text(&self) -> String {
         let mut out = self.text.clone();
         for c in &self.children {
             out.push_str(&c.all_text());
@@ -192,7 +192,8 @@ fn start_element(e: &quick_xml::events::BytesStart) -> Result<Element, String> {
     })
 }
 
-fn parse_tree(xml: &str) -> Result<Element, String> {
+/// Parses any XML document into an element tree (the text modes read verbs this module refuses).
+pub(crate) fn parse_tree(xml: &str) -> Result<Element, String> {
     let mut reader = Reader::from_str(xml);
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;

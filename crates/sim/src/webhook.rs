@@ -19,17 +19,21 @@ pub struct CallParams {
     pub account_sid: String,
     pub from: String,
     pub to: String,
+    /// `inbound`, or `outbound-api` for calls created through the REST API.
+    pub direction: String,
+    /// Parameters added to every voice request (`AnsweredBy`, `MachineDetectionDuration` after
+    /// synchronous answering machine detection).
+    pub extra: Vec<(String, String)>,
 }
 
 impl CallParams {
-    /// The parameters of a voice request for an inbound call (spec 1.2), in the alphabetical
-    /// order Twilio posts them. Geo fields are best effort, as on Twilio: the country comes from
+    /// The parameters of a voice request (spec 1.2), in the alphabetical order Twilio posts them. Geo fields are best effort, as on Twilio: the country comes from
     /// the calling code, city/state/zip are empty.
     pub fn voice(&self, call_status: &str) -> Vec<(String, String)> {
         let from_country = country_of(&self.from);
         let to_country = country_of(&self.to);
         let p = |k: &str, v: &str| (k.to_string(), v.to_string());
-        vec![
+        let mut params = vec![
             p("AccountSid", &self.account_sid),
             p("ApiVersion", "2010-04-01"),
             p("CallSid", &self.call_sid),
@@ -44,7 +48,7 @@ impl CallParams {
             p("CallerCountry", from_country),
             p("CallerState", ""),
             p("CallerZip", ""),
-            p("Direction", "inbound"),
+            p("Direction", &self.direction),
             p("From", &self.from),
             p("FromCity", ""),
             p("FromCountry", from_country),
@@ -55,7 +59,12 @@ impl CallParams {
             p("ToCountry", to_country),
             p("ToState", ""),
             p("ToZip", ""),
-        ]
+        ];
+        if !self.extra.is_empty() {
+            params.extend(self.extra.iter().cloned());
+            params.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        params
     }
 
     /// The `completed` call status callback (spec 1.3): the voice parameters plus
@@ -214,6 +223,8 @@ mod tests {
             account_sid: "AC1".into(),
             from: "+14155550100".into(),
             to: "+442071838750".into(),
+            direction: "inbound".into(),
+            extra: Vec::new(),
         }
     }
 
