@@ -381,6 +381,14 @@ impl Brain {
         g
     }
 
+    /// The message left on an answering machine, personalised; `None` when the agent has none.
+    pub fn voicemail_for(&self, contact: Option<&Contact>) -> Option<String> {
+        self.agent
+            .voicemail
+            .as_ref()
+            .map(|t| t.render_with(&self.agent, None, contact))
+    }
+
     /// Decides the reply to `input` without a language model (the LLM path falls through to
     /// the knowledge base and the fallback) and updates `state`.
     pub fn respond(&self, state: &mut DialogueState, input: &CallerInput) -> Reply {

@@ -40,6 +40,162 @@ pub enum Command {
     /// Check the configuration (providers, Twilio, public URL, database, models) with cheap
     /// real requests; exits non-zero if anything configured is broken.
     Doctor(Box<DoctorArgs>),
+    /// Import CRM contacts (CSV) and manage the do-not-call list.
+    Contacts(ContactsArgs),
+    /// Outbound campaigns: create from a CSV, start, pause, resume, status, report.
+    Campaign(CampaignArgs),
+    /// Call one number now, or at a given time (`callpilot serve` places it).
+    Call(CallArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ContactsArgs {
+    #[command(subcommand)]
+    pub action: ContactsAction,
+    /// Database URL.
+    #[arg(
+        long,
+        global = true,
+        env = "CALLPILOT_DATABASE_URL",
+        default_value = "sqlite://./data/callpilot.db"
+    )]
+    pub database_url: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContactsAction {
+    /// Import a CSV export (comma, semicolon or tab; common header names); bad rows are
+    /// reported with their line numbers and the good ones kept.
+    Import {
+        file: PathBuf,
+        /// Check the file and report without writing anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Region of numbers written without a country code.
+        #[arg(long, default_value = "US")]
+        region: String,
+    },
+    /// Never call this number.
+    DoNotCall {
+        phone: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CampaignArgs {
+    #[command(subcommand)]
+    pub action: CampaignAction,
+    /// Database URL.
+    #[arg(
+        long,
+        global = true,
+        env = "CALLPILOT_DATABASE_URL",
+        default_value = "sqlite://./data/callpilot.db"
+    )]
+    pub database_url: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CampaignAction {
+    /// Create a campaign from a CRM CSV (imported as contacts first).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// The agent that talks (its file stem selects it on the server).
+        #[arg(long, default_value = "agents/sales.toml")]
+        agent: PathBuf,
+        /// The CSV of contacts to call.
+        #[arg(long)]
+        contacts: PathBuf,
+        /// Region of numbers written without a country code.
+        #[arg(long, default_value = "US")]
+        region: String,
+        #[command(flatten)]
+        settings: Box<SettingsArgs>,
+    },
+    /// Start dialing (the server dials); shows live progress until done unless `--detach`.
+    Start {
+        id: i64,
+        #[arg(long)]
+        detach: bool,
+    },
+    /// Stop starting new calls (calls in progress finish).
+    Pause { id: i64 },
+    /// Continue a paused campaign.
+    Resume {
+        id: i64,
+        #[arg(long)]
+        detach: bool,
+    },
+    /// Progress of one campaign or all.
+    Status { id: Option<i64> },
+    /// Results per outcome and per contact.
+    Report {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Campaign settings: a TOML file and/or flags (flags win).
+#[derive(Debug, Args)]
+pub struct SettingsArgs {
+    /// Settings file (TOML: max_concurrent, calls_per_second, window, max_attempts, retry_delay, voicemail, ...).
+    #[arg(long)]
+    pub settings: Option<PathBuf>,
+    #[arg(long)]
+    pub max_concurrent: Option<u32>,
+    #[arg(long)]
+    pub calls_per_second: Option<f64>,
+    /// Dials per contact, the first included.
+    #[arg(long)]
+    pub max_attempts: Option<u32>,
+    /// Seconds before retrying a busy / unanswered / failed call.
+    #[arg(long)]
+    pub retry_delay_s: Option<u64>,
+    /// Answering machines: `leave` the agent's voicemail message or `hangup`.
+    #[arg(long)]
+    pub voicemail: Option<String>,
+    /// Calling window in the contact's time zone, e.g. `09:00-20:00`.
+    #[arg(long)]
+    pub window: Option<String>,
+    /// Call on weekends too.
+    #[arg(long)]
+    pub every_day: bool,
+    /// Time zone of contacts without one.
+    #[arg(long)]
+    pub timezone: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// The number to call (E.164, or national with `--region`).
+    pub number: String,
+    /// The agent that talks.
+    #[arg(long, default_value = "agents/sales.toml")]
+    pub agent: PathBuf,
+    /// When, in `--tz` local time: `2026-11-24T10:00`. Now when absent.
+    #[arg(long)]
+    pub at: Option<String>,
+    /// Time zone of `--at`.
+    #[arg(long, default_value = "UTC")]
+    pub tz: String,
+    #[arg(long, default_value = "US")]
+    pub region: String,
+    /// Don't wait for the call to end.
+    #[arg(long)]
+    pub detach: bool,
+    #[arg(
+        long,
+        env = "CALLPILOT_DATABASE_URL",
+        default_value = "sqlite://./data/callpilot.db"
+    )]
+    pub database_url: String,
 }
 
 #[derive(Debug, Args)]
@@ -178,6 +334,25 @@ pub struct ServeArgs {
     pub tts_workers: usize,
     #[command(flatten)]
     pub providers: ProviderArgs,
+    /// Twilio account SID (outbound calls and campaigns).
+    #[arg(long, env = "TWILIO_ACCOUNT_SID")]
+    pub twilio_account_sid: Option<String>,
+    /// Caller ID for outbound calls: a number of the Twilio account (E.164).
+    #[arg(long, env = "CALLPILOT_TWILIO_FROM")]
+    pub twilio_from: Option<String>,
+    /// Twilio REST API base (point it at the local carrier to dial without a phone bill).
+    #[arg(
+        long,
+        env = "CALLPILOT_TWILIO_API_URL",
+        default_value = "https://api.twilio.com/2010-04-01"
+    )]
+    pub twilio_api_url: String,
+    /// Outbound calls started per second (the account's limit).
+    #[arg(long, env = "CALLPILOT_TWILIO_CPS", default_value_t = 1.0)]
+    pub twilio_calls_per_second: f64,
+    /// Seconds after which a campaign call with no final status is looked up with Twilio.
+    #[arg(long, env = "CALLPILOT_DIAL_RECONCILE_S", default_value_t = 120)]
+    pub dial_reconcile_s: u64,
 }
 
 /// Cloud speech engines; the local models stay loaded as their fallback.

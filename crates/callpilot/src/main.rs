@@ -7,6 +7,7 @@ mod doctor_cmd;
 mod logging;
 mod models_cmd;
 mod nlu_cmd;
+mod outbound_cmd;
 mod serve_cmd;
 mod simulate_cmd;
 mod speech_setup;
@@ -34,6 +35,9 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             cli::Command::Serve(args) => serve_cmd::run(*args).await,
             cli::Command::Doctor(args) => doctor_cmd::run(*args).await,
+            cli::Command::Contacts(args) => outbound_cmd::contacts(args).await,
+            cli::Command::Campaign(args) => outbound_cmd::campaign(args).await,
+            cli::Command::Call(args) => outbound_cmd::call(args).await,
             cli::Command::Simulate(args) => simulate_cmd::run(args).await,
             cli::Command::Models(args) => models_cmd::run(args),
             cli::Command::Chat(args) => chat_cmd::run(args).await,

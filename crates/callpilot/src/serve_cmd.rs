@@ -35,12 +35,46 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = ServerConfig {
         listen: args.listen,
         public_url: args.public_url.map(|u| u.trim_end_matches('/').to_string()),
-        twilio_auth_token: args.twilio_auth_token.filter(|t| !t.is_empty()),
+        twilio_auth_token: args.twilio_auth_token.clone().filter(|t| !t.is_empty()),
     };
     if config.twilio_auth_token.is_none() {
         tracing::warn!("TWILIO_AUTH_TOKEN is not set: webhook signatures are NOT checked");
     }
+    let public_url = config.public_url.clone();
     let state = AppState::new(config, store, agents, pool).with_speech_providers(providers);
+    match (
+        args.twilio_account_sid.as_deref().filter(|s| !s.is_empty()),
+        args.twilio_auth_token.as_deref().filter(|s| !s.is_empty()),
+        args.twilio_from.as_deref(),
+        public_url,
+    ) {
+        (Some(sid), Some(token), Some(from), Some(public_url)) => {
+            let mut rest = telephony::rest::TwilioRestConfig::new(sid, token);
+            rest.api_base = args.twilio_api_url.trim_end_matches('/').to_owned();
+            rest.calls_per_second = args.twilio_calls_per_second;
+            let rest = telephony::rest::TwilioRest::new(rest).context("Twilio REST client")?;
+            let instance = format!(
+                "{}:{}",
+                std::env::var("HOSTNAME").unwrap_or_else(|_| "callpilot".into()),
+                std::process::id()
+            );
+            tracing::info!(%from, "outbound dialing enabled: campaigns set to running are dialed");
+            server::start_campaigns(
+                &state,
+                server::DialingConfig {
+                    rest,
+                    from: from.to_owned(),
+                    public_url,
+                    instance,
+                    clock: std::sync::Arc::new(dialer::SystemClock),
+                    reconcile_after: std::time::Duration::from_secs(args.dial_reconcile_s),
+                },
+            );
+        }
+        _ => tracing::info!(
+            "outbound dialing off (needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, CALLPILOT_TWILIO_FROM and CALLPILOT_PUBLIC_URL)"
+        ),
+    }
     server::serve(state).await?;
     Ok(())
 }

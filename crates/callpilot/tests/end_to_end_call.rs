@@ -224,9 +224,12 @@ async fn scripted_call_hears_greeting_price_barge_in_and_goodbye() {
         "basic price (answer to the interruption) not heard: {agent_lines:?}"
     );
     // "Goodbye" → closing line, and the server ends the stream; the TwiML after it hangs up.
+    // Heard by ear: Whisper tiny sometimes drops the short last word of the closing line
+    // ("... Brightline. Goodbye!"), so either half of it counts; the stored turn below checks
+    // the whole line was said.
     let last = &agent_lines.last().unwrap().0;
     assert!(
-        heard_any(last, &["goodbye", "good bye", "bye"]),
+        heard_any(last, &["goodbye", "good bye", "bye", "thanks for calling"]),
         "closing line not heard last: {last:?}"
     );
     assert!(
@@ -291,6 +294,16 @@ async fn scripted_call_hears_greeting_price_barge_in_and_goodbye() {
         detail.call.outcome.as_deref(),
         Some("completed"),
         "outcome of a call that ended with goodbye"
+    );
+    let said_last = detail
+        .turns
+        .iter()
+        .rev()
+        .find(|t| t.speaker == store::Speaker::Agent)
+        .expect("agent turns");
+    assert!(
+        said_last.text.contains("Goodbye") && !said_last.interrupted,
+        "the closing line was said in full: {said_last:?}"
     );
     let with_latency: Vec<i64> = detail
         .turns

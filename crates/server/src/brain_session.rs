@@ -93,6 +93,11 @@ impl BrainSession {
         }
     }
 
+    /// Settles the call's outcome (e.g. `voicemail_left`).
+    pub(crate) fn set_outcome(&mut self, outcome: &str) {
+        self.outcome = Some(outcome.to_owned());
+    }
+
     /// The greeting, personalised for the contact.
     pub(crate) fn greeting(&self) -> String {
         self.agent.brain.greeting_for(self.dialogue.contact())

@@ -107,6 +107,10 @@ pub(crate) async fn run(socket: WebSocket, state: AppState) {
             .map(String::as_str),
     )
     .await;
+    let voicemail = start
+        .custom_parameters
+        .get("voicemail")
+        .is_some_and(|v| v == "1");
     let mut driver = Driver::new(
         state,
         agent,
@@ -114,6 +118,7 @@ pub(crate) async fn run(socket: WebSocket, state: AppState) {
         stream_sid.clone(),
         call_sid.clone(),
         contact,
+        voicemail,
     );
     let (jobs_tx, mut jobs_rx) = mpsc::unbounded_channel::<JobDone>();
     if let SttChoice::DeepgramLive(streaming) = &driver.speech.stt {
@@ -208,6 +213,8 @@ struct Driver {
     outbox: Vec<String>,
     jobs: HashMap<TurnId, Vec<JoinHandle<()>>>,
     jobs_tx: Option<mpsc::UnboundedSender<JobDone>>,
+    /// An answering machine took the call: say the voicemail message, then hang up.
+    voicemail: bool,
     /// This call's speech providers.
     speech: CallSpeech,
     /// Live transcription, when the STT is Deepgram.
@@ -227,10 +234,16 @@ impl Driver {
         stream_sid: String,
         call_sid: String,
         contact: Option<Contact>,
+        voicemail: bool,
     ) -> Self {
         let now = Instant::now();
+        let greeting = if voicemail {
+            agent.brain.voicemail_for(contact.as_ref())
+        } else {
+            Some(agent.brain.greeting_for(contact.as_ref()))
+        };
         let mut config = TurnConfig {
-            greeting: Some(agent.brain.greeting_for(contact.as_ref())),
+            greeting,
             ..TurnConfig::default()
         };
         if let Some(ms) = agent.config.turn.end_of_turn_silence_ms {
@@ -238,6 +251,10 @@ impl Driver {
         }
         if let Some(ms) = agent.config.turn.barge_in_min_speech_ms {
             config.barge_in_min_speech = std::time::Duration::from_millis(u64::from(ms));
+        }
+        if voicemail {
+            // A recording machine does not converse: nothing it plays may cut the message.
+            config.barge_in_min_speech = config.max_utterance;
         }
         let speech = state.speech_providers.for_agent(&agent.config);
         if matches!(speech.stt, SttChoice::DeepgramLive(_)) {
@@ -255,6 +272,7 @@ impl Driver {
             jobs: HashMap::new(),
             jobs_tx: None,
             hangup_requested: false,
+            voicemail,
             speech,
             live: None,
             unclaimed: Vec::new(),
@@ -444,6 +462,15 @@ impl Driver {
     }
 
     fn record_event(&mut self, ev: ConversationEvent) {
+        if self.voicemail {
+            if let ConversationEvent::TurnFinished(t) = &ev {
+                if t.speaker == conversation::Speaker::Agent && t.turn == TurnId(0) {
+                    // The message has been played in full: the call's job is done.
+                    self.brain.set_outcome("voicemail_left");
+                    self.hangup_requested = true;
+                }
+            }
+        }
         match &ev {
             ConversationEvent::TurnFinished(t)
                 if t.speaker == conversation::Speaker::Agent && t.interrupted =>

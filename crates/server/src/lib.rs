@@ -7,6 +7,7 @@ mod brain_session;
 mod call_driver;
 mod call_record;
 mod call_speech;
+mod campaigns;
 mod config;
 mod error;
 mod gather;
@@ -24,6 +25,7 @@ use axum::Router;
 
 pub use agents::AgentRegistry;
 pub use call_speech::{DeepgramStreaming, ProviderError, SpeechProviders};
+pub use campaigns::DialingConfig;
 pub use config::ServerConfig;
 pub use error::ServerError;
 pub use state::AppState;
@@ -38,6 +40,11 @@ pub fn contact_from_record(c: store::ContactRecord) -> brain::Contact {
         status: c.status,
         fields: c.fields,
     }
+}
+
+/// Dials the campaigns set to running, from this process, until it exits.
+pub fn start_campaigns(state: &AppState, dialing: DialingConfig) {
+    campaigns::spawn_supervisor(state.clone(), dialing);
 }
 
 /// Builds the router with every route of the server.

@@ -42,6 +42,7 @@ pub(crate) async fn answer(
         hook,
         agent,
         agent_key,
+        ..
     } = match answering(&state, q.agent.as_deref(), &headers, &uri, &body).await {
         Ok(a) => a,
         Err(r) => return r,

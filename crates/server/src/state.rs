@@ -24,6 +24,10 @@ pub struct AppState {
     transfers: Arc<Mutex<HashMap<String, String>>>,
     /// Calls in Gather mode (their brain lives between form posts).
     pub(crate) gather_calls: crate::gather::GatherCalls,
+    /// Campaigns this process is dialing.
+    pub(crate) campaign_runners: crate::campaigns::CampaignRunners,
+    /// The dialer's clock, once dialing is configured.
+    pub(crate) dialing_clock: Arc<std::sync::OnceLock<Arc<dyn dialer::Clock>>>,
 }
 
 impl AppState {
@@ -44,6 +48,8 @@ impl AppState {
             active: Arc::new(AtomicUsize::new(0)),
             transfers: Arc::default(),
             gather_calls: Default::default(),
+            campaign_runners: Default::default(),
+            dialing_clock: Arc::default(),
         }
     }
 

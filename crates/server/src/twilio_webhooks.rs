@@ -16,6 +16,8 @@ use crate::AppState;
 pub(crate) struct VoiceQuery {
     /// Which agent answers (file stem); the default agent when absent.
     pub(crate) agent: Option<String>,
+    /// The campaign an outbound call belongs to.
+    pub(crate) campaign: Option<i64>,
 }
 
 fn form_pairs(body: &[u8]) -> Result<Vec<(String, String)>, StatusCode> {
@@ -44,6 +46,8 @@ pub(crate) fn xml(body: String) -> Response {
 /// A call being answered: its webhook, the agent that answers and the agent's key.
 pub(crate) struct Answering {
     pub(crate) hook: VoiceWebhook,
+    /// Twilio's answering-machine verdict (`human`, `machine_end_beep`, ...), when AMD ran.
+    pub(crate) answered_by: Option<String>,
     pub(crate) agent: std::sync::Arc<crate::agents::LoadedAgent>,
     pub(crate) agent_key: String,
 }
@@ -98,8 +102,17 @@ pub(crate) async fn answering(
         // `start` creates the record again).
         tracing::error!(error = %e, call_sid = %hook.call_sid, "could not record call");
     }
-    tracing::info!(call_sid = %hook.call_sid, from = %hook.from, to = %hook.to, agent = %agent_key, "incoming call");
+    let answered_by = params
+        .iter()
+        .find(|(k, _)| k == "AnsweredBy")
+        .map(|(_, v)| v.clone())
+        .filter(|v| !v.is_empty());
+    if let Some(a) = &answered_by {
+        record_answered_by(state, &hook.call_sid, a).await;
+    }
+    tracing::info!(call_sid = %hook.call_sid, from = %hook.from, to = %hook.to, agent = %agent_key, answered_by = ?answered_by, "call answered");
     Ok(Answering {
+        answered_by,
         hook,
         agent: loaded,
         agent_key,
@@ -115,15 +128,36 @@ pub(crate) async fn voice(
     body: Bytes,
 ) -> Response {
     let Answering {
-        hook, agent_key, ..
+        hook,
+        agent,
+        agent_key,
+        answered_by,
     } = match answering(&state, q.agent.as_deref(), &headers, &uri, &body).await {
         Ok(a) => a,
         Err(r) => return r,
     };
     let stream_url = format!("{}/twilio/media", public_ws_base(&state, &headers));
-    let stream = Stream::new(stream_url)
+    let mut stream = Stream::new(stream_url)
         .parameter("call_sid", hook.call_sid.as_str())
         .parameter("agent", agent_key.as_str());
+    if answered_by
+        .as_deref()
+        .is_some_and(|a| a.starts_with("machine") || a == "fax")
+    {
+        // An answering machine (detected after its greeting ended): leave the agent's message
+        // if the campaign asks for it, else hang up and let the dialer retry later.
+        let leave = match q.campaign {
+            Some(id) => crate::campaigns::campaign_settings(&state, id)
+                .await
+                .is_some_and(|s| s.voicemail == dialer::VoicemailAction::LeaveMessage),
+            None => true,
+        };
+        if !leave || agent.config.voicemail.is_none() {
+            tracing::info!(call_sid = %hook.call_sid, "answering machine: hanging up");
+            return xml(Twiml::new().push(Hangup::new()).to_xml());
+        }
+        stream = stream.parameter("voicemail", "1");
+    }
     // When our side closes the stream, Twilio asks the action URL what next: a transfer
     // (`<Dial>`) if the agent arranged one, else hang up.
     let action = format!("{}/twilio/stream-ended", public_base(&state, &headers));
@@ -162,8 +196,25 @@ pub(crate) async fn status(
     if cb.call_status.is_terminal() {
         crate::gather::call_ended(&state, &cb.call_sid).await;
     }
+    let answered_by = params
+        .iter()
+        .find(|(k, _)| k == "AnsweredBy")
+        .map(|(_, v)| v.clone())
+        .filter(|v| !v.is_empty());
+    if let Some(a) = &answered_by {
+        record_answered_by(&state, &cb.call_sid, a).await;
+    }
     match state.store.record_status(&update).await {
         Ok(outcome) => {
+            if cb.call_status.is_terminal() {
+                crate::campaigns::on_final_status(
+                    &state,
+                    &cb.call_sid,
+                    cb.call_status.as_str(),
+                    answered_by.as_deref(),
+                )
+                .await;
+            }
             tracing::info!(call_sid = %cb.call_sid, status = %cb.call_status, ?outcome, "status callback");
             StatusCode::NO_CONTENT.into_response()
         }
@@ -211,5 +262,12 @@ pub(crate) fn dial_to(number: String) -> Dial {
         Dial::new().sip(Sip::new(number))
     } else {
         Dial::new().number(Number::new(number))
+    }
+}
+
+/// Keeps Twilio's answering-machine verdict with the call (the dialer reads it).
+async fn record_answered_by(state: &AppState, call_sid: &str, answered_by: &str) {
+    if let Err(e) = state.store.set_answered_by(call_sid, answered_by).await {
+        tracing::warn!(error = %e, %call_sid, "could not record AnsweredBy");
     }
 }

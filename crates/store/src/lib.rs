@@ -5,11 +5,18 @@
 //! it. All writes are idempotent or append-only so that Twilio's retried and out-of-order
 //! callbacks are safe to feed in as they come. Timestamps are unix epoch milliseconds.
 
+mod call_outcomes;
+mod campaign_views;
+mod campaigns;
 mod contacts;
 mod error;
 mod records;
 mod store;
 
+pub use campaign_views::{CampaignProgress, CampaignReportRow};
+pub use campaigns::{
+    AttemptRecord, CampaignRecord, CampaignState, ContactNext, ContactOrder, Lease, RecoveredLeases,
+};
 pub use contacts::{ContactRecord, DoNotCallEntry, NewContact};
 pub use error::StoreError;
 pub use records::{
