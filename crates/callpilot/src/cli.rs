@@ -350,6 +350,9 @@ pub struct ServeArgs {
     /// Outbound calls started per second (the account's limit).
     #[arg(long, env = "CALLPILOT_TWILIO_CPS", default_value_t = 1.0)]
     pub twilio_calls_per_second: f64,
+    /// Bearer token for the `/api/v1` JSON API (closed when unset).
+    #[arg(long, env = "CALLPILOT_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
     /// Seconds after which a campaign call with no final status is looked up with Twilio.
     #[arg(long, env = "CALLPILOT_DIAL_RECONCILE_S", default_value_t = 120)]
     pub dial_reconcile_s: u64,

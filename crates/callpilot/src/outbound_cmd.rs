@@ -350,77 +350,48 @@ async fn report(store: &Store, id: i64, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One call (now or at a time) is a campaign of one contact.
+/// One call, now or at a given time (a campaign of one contact).
 pub async fn call(args: CallArgs) -> anyhow::Result<()> {
     let store = open(&args.database_url).await?;
-    let phone = dialer::phone::normalize_phone(&args.number, &args.region)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.number))?;
-    if store.is_do_not_call(&phone).await? {
-        bail!("{phone} is on the do-not-call list");
-    }
-    let contact_id = match store.contact_by_phone(&phone).await? {
-        Some(c) => c.id,
-        None => {
-            store
-                .upsert_contact(&store::NewContact {
-                    phone: phone.clone(),
-                    ..Default::default()
-                })
-                .await?
+    let at = match &args.at {
+        Some(at) => {
+            let tz: chrono_tz::Tz = args
+                .tz
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--tz {}: {e}", args.tz))?;
+            let local = chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%dT%H:%M")
+                .with_context(|| format!("--at {at}: expected YYYY-MM-DDTHH:MM"))?;
+            Some(
+                local
+                    .and_local_timezone(tz)
+                    .earliest()
+                    .with_context(|| format!("--at {at} does not exist in {tz}"))?
+                    .with_timezone(&chrono::Utc),
+            )
         }
+        None => None,
     };
-    let mut settings = CampaignSettings {
-        max_attempts: 1,
-        ..CampaignSettings::default()
-    };
-    // A call asked for by hand is placed when asked: no calling window.
-    settings.window.start = chrono::NaiveTime::MIN;
-    settings.window.end = chrono::NaiveTime::from_hms_opt(23, 59, 59).unwrap_or_default();
-    settings.window.days = vec![
-        chrono::Weekday::Mon,
-        chrono::Weekday::Tue,
-        chrono::Weekday::Wed,
-        chrono::Weekday::Thu,
-        chrono::Weekday::Fri,
-        chrono::Weekday::Sat,
-        chrono::Weekday::Sun,
-    ];
     let agent_key = args
         .agent
         .file_stem()
         .and_then(|s| s.to_str())
         .map(str::to_owned);
-    let id = store
-        .create_campaign(
-            &format!("call {phone}"),
-            agent_key.as_deref(),
-            &settings.to_json(),
-        )
-        .await?;
-    store.add_campaign_contacts(id, &[contact_id]).await?;
-    if let Some(at) = &args.at {
-        let tz: chrono_tz::Tz = args
-            .tz
-            .parse()
-            .map_err(|e| anyhow::anyhow!("--tz {}: {e}", args.tz))?;
-        let local = chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%dT%H:%M")
-            .with_context(|| format!("--at {at}: expected YYYY-MM-DDTHH:MM"))?;
-        let when = local
-            .and_local_timezone(tz)
-            .earliest()
-            .with_context(|| format!("--at {at} does not exist in {tz}"))?
-            .with_timezone(&chrono::Utc);
-        store
-            .schedule_campaign_contact(id, contact_id, when.timestamp_millis())
-            .await?;
-        println!("call to {phone} scheduled for {when} (campaign {id})");
-    }
-    store.set_campaign_state(id, CampaignState::Running).await?;
-    if args.at.is_none() {
-        println!("calling {phone} (campaign {id}); `callpilot serve` places the call");
-        if !args.detach {
-            watch(&store, id).await?;
-            report(&store, id, false).await?;
+    let id =
+        dialer::schedule_call(&store, &args.number, &args.region, agent_key.as_deref(), at).await?;
+    match at {
+        Some(when) => println!(
+            "call to {} scheduled for {when} (campaign {id})",
+            args.number
+        ),
+        None => {
+            println!(
+                "calling {} (campaign {id}); `callpilot serve` places the call",
+                args.number
+            );
+            if !args.detach {
+                watch(&store, id).await?;
+                report(&store, id, false).await?;
+            }
         }
     }
     Ok(())

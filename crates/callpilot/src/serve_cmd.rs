@@ -41,7 +41,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!("TWILIO_AUTH_TOKEN is not set: webhook signatures are NOT checked");
     }
     let public_url = config.public_url.clone();
-    let state = AppState::new(config, store, agents, pool).with_speech_providers(providers);
+    let mut state = AppState::new(config, store, agents, pool).with_speech_providers(providers);
+    if let Some(token) = args.api_token.clone().filter(|t| !t.is_empty()) {
+        state = state.with_api_token(token);
+    }
     match (
         args.twilio_account_sid.as_deref().filter(|s| !s.is_empty()),
         args.twilio_auth_token.as_deref().filter(|s| !s.is_empty()),

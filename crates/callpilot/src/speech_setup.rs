@@ -53,6 +53,13 @@ pub fn providers(args: &ProviderArgs, pool: &SpeechPool) -> anyhow::Result<Speec
             config: cfg.clone(),
             options,
         });
+        p.set_deepgram_speak(
+            cfg.clone(),
+            speech::SpeakOptions {
+                model: args.deepgram_voice.clone(),
+                ..speech::SpeakOptions::default()
+            },
+        );
         let tts = speech::DeepgramTts::new(cfg)
             .context("Deepgram TTS client")?
             .with_model(args.deepgram_voice.clone())

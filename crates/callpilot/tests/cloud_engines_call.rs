@@ -192,15 +192,16 @@ fn event_kinds(d: &store::CallDetail) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deepgram_live_stt_and_aura_tts_carry_a_whole_call() {
+async fn deepgram_live_stt_and_aura_tts_carry_a_whole_call_and_clear_on_barge_in() {
     let _one = ONE_CALL.lock().await;
     let (stt, tts) = local_models();
     let listen = FakeDeepgramListen::start(listen_config(stt.clone()))
         .await
         .unwrap();
-    let speak = FakeDeepgramSpeak::start(FakeDeepgramSpeakConfig::new(DEEPGRAM_KEY, tts.clone()))
-        .await
-        .unwrap();
+    let mut speak_cfg = FakeDeepgramSpeakConfig::new(DEEPGRAM_KEY, tts.clone());
+    // Slow enough that the long answer is still being generated when the caller cuts in.
+    speak_cfg.reply_delay = Duration::from_millis(1200);
+    let speak = FakeDeepgramSpeak::start(speak_cfg).await.unwrap();
     let listen_cfg = speech::DeepgramConfig {
         base_url: listen.ws_url(),
         api_key: DEEPGRAM_KEY.into(),
@@ -213,8 +214,16 @@ async fn deepgram_live_stt_and_aura_tts_carry_a_whole_call() {
     let srv = start_server(stt.clone(), tts.clone(), |p| {
         p.set_deepgram_live(DeepgramStreaming {
             config: listen_cfg,
-            options: speech::LiveOptions::default(),
+            // The barge-in line ("Sorry, how much is the basic plan?") pauses ~350 ms at its
+            // comma: at 300 ms endpointing, "Sorry." would be a turn of its own. The engine
+            // usually joins the two (the caller went on before hearing a reply), but this test
+            // is about the providers, not about that race.
+            options: speech::LiveOptions {
+                endpointing_ms: Some(500),
+                ..speech::LiveOptions::default()
+            },
         });
+        p.set_deepgram_speak(speak_cfg.clone(), speech::SpeakOptions::default());
         p.add_tts(
             "deepgram",
             Arc::new(speech::DeepgramTts::new(speak_cfg).unwrap()),
@@ -223,10 +232,29 @@ async fn deepgram_live_stt_and_aura_tts_carry_a_whole_call() {
         p.set_default_tts("deepgram").unwrap();
     })
     .await;
-    let report = place_call(&srv, "scripts/callers/quick.yaml", stt, tts).await;
+    let report = place_call(
+        &srv,
+        "crates/callpilot/tests/scripts/e2e_call.yaml",
+        stt,
+        tts,
+    )
+    .await;
     let detail = assert_quick_call(&srv, &report).await;
+    for t in &detail.turns {
+        println!(
+            "stored {:?}: {:?} interrupted={}",
+            t.speaker, t.text, t.interrupted
+        );
+    }
+    for e in &detail.events {
+        println!("event {} {}", e.kind, e.data);
+    }
+    assert!(
+        heard_any(&agent_heard(&report), &["19", "nineteen"]),
+        "basic price after the barge-in"
+    );
 
-    // Deepgram did the work: one live stream for the call, phone audio as is, and Aura spoke.
+    // Deepgram did the work: one live stream and one speak stream for the call, phone audio as is.
     assert_eq!(listen.connections(), 1);
     let params = listen.last_params().expect("listen params");
     assert_eq!(
@@ -236,12 +264,21 @@ async fn deepgram_live_stt_and_aura_tts_carry_a_whole_call() {
         ),
         ("Mulaw", 8000)
     );
+    assert_eq!(
+        speak.ws_connections(),
+        1,
+        "one Aura websocket for the whole call"
+    );
     assert!(
-        speak.flushes() >= 3,
+        speak.flushes() >= 4,
         "sentences spoken by Aura: {}",
         speak.flushes()
     );
     let kinds = event_kinds(&detail);
+    assert!(
+        kinds.iter().any(|k| k == "tts_cleared"),
+        "Clear on barge-in: {kinds:?}"
+    );
     assert!(!kinds.iter().any(|k| k.contains("fallback")), "{kinds:?}");
 }
 

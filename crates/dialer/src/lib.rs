@@ -13,6 +13,7 @@ pub mod pacer;
 pub mod phone;
 pub mod policy;
 pub mod runner;
+pub mod single_call;
 mod text;
 
 pub use columns::Field;
@@ -26,6 +27,7 @@ pub use policy::{
     next_step, retry_after, within_window, CallResult, CallingWindow, CampaignSettings, NextOpen,
     RetryDelays, VoicemailAction,
 };
+pub use single_call::{schedule_call, SingleCallError};
 pub use runner::{
     record_call_result, Clock, ManualClock, PlaceCall, PlaceCallRequest, Runner, RunnerEvent, Step,
     SystemClock,

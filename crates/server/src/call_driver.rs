@@ -25,6 +25,7 @@ use crate::brain_session::{lookup_contact, Answer, BrainSession, LlmStep};
 use crate::call_record::{CallRecorder, StoreOp};
 use crate::call_speech::{CallSpeech, SttChoice};
 use crate::live_transcription::{LiveNote, LiveTranscription};
+use crate::speak_stream::{Sentence, SpeakNote, SpeakStream};
 use crate::AppState;
 
 /// Results of background jobs, fed back into the engine.
@@ -32,6 +33,8 @@ enum JobDone {
     Transcript(Input),
     /// News from the call's live transcription (Deepgram).
     Live(LiveNote),
+    /// News from the call's speaking stream (Deepgram Aura websocket).
+    Speak(SpeakNote),
     Speech(Input),
     Llm {
         turn: TurnId,
@@ -127,6 +130,12 @@ pub(crate) async fn run(socket: WebSocket, state: AppState) {
             let _ = tx.send(JobDone::Live(note));
         }));
     }
+    if let Some((config, options)) = driver.speech.speak_stream.clone() {
+        let tx = jobs_tx.clone();
+        driver.speak = Some(SpeakStream::start(config, options, move |note| {
+            let _ = tx.send(JobDone::Speak(note));
+        }));
+    }
     driver.jobs_tx = Some(jobs_tx);
     driver.feed(Input::Start, Instant::now());
 
@@ -175,6 +184,7 @@ pub(crate) async fn run(socket: WebSocket, state: AppState) {
                 JobDone::Transcript(i) | JobDone::Speech(i) => driver.feed(i, Instant::now()),
                 JobDone::Llm { turn, event } => driver.on_llm_event(turn, event, Instant::now()),
                 JobDone::Live(note) => driver.on_live_note(note, Instant::now()),
+                JobDone::Speak(note) => driver.on_speak_note(note, Instant::now()),
             },
             _ = sleep => {
                 driver.provider_transcript_overdue(Instant::now());
@@ -192,6 +202,9 @@ pub(crate) async fn run(socket: WebSocket, state: AppState) {
     }
     if let Some(live) = &driver.live {
         live.close();
+    }
+    if let Some(speak) = &driver.speak {
+        speak.close();
     }
     driver.abort_jobs();
     if ended_by != "agent" {
@@ -217,6 +230,8 @@ struct Driver {
     voicemail: bool,
     /// This call's speech providers.
     speech: CallSpeech,
+    /// The Aura websocket of this call, when the voice is Deepgram.
+    speak: Option<SpeakStream>,
     /// Live transcription, when the STT is Deepgram.
     live: Option<LiveTranscription>,
     /// Caller turns Deepgram finished that no utterance of ours has claimed yet.
@@ -275,6 +290,7 @@ impl Driver {
             voicemail,
             speech,
             live: None,
+            speak: None,
             unclaimed: Vec::new(),
             awaiting: None,
         }
@@ -413,49 +429,15 @@ impl Driver {
                 }
                 // Whatever the cancelled reply's tools asked for no longer applies.
                 self.brain.cancel(turn);
+                if let Some(speak) = &self.speak {
+                    // Unheard sentences are dropped and Deepgram stops generating them.
+                    speak.cancel(turn);
+                }
             }
-            Output::Synthesize { turn, seq, text } => {
-                let speech = self.state.speech.clone();
-                let tx = self.jobs_tx.clone();
-                let voice = self.speech.tts.clone();
-                let fallback = self.speech.tts_fallback.clone();
-                let recorder = self.brain.recorder.clone();
-                let handle = tokio::spawn(async move {
-                    let mut result = speech.synthesize_with(voice.clone(), text.clone()).await;
-                    if let (Err(e), Some(fallback)) = (&result, fallback) {
-                        // A failing cloud voice never leaves the caller in silence: the local
-                        // voice says the sentence, and the call's events say so.
-                        tracing::warn!(error = %e, voice = voice.name(), "voice failed; using the local voice");
-                        recorder.send(StoreOp::Event {
-                            kind: "tts_fallback".into(),
-                            data: serde_json::json!({
-                                "provider": voice.name(),
-                                "fallback": fallback.name(),
-                                "error": e.to_string(),
-                            }),
-                        });
-                        result = speech.synthesize_with(fallback, text).await;
-                    }
-                    let input = match result {
-                        Ok(a) => {
-                            let pcm8k = audio::resample_i16(
-                                &a.samples,
-                                a.sample_rate,
-                                audio::SAMPLE_RATE_8K,
-                            );
-                            Input::SpeechAudio { turn, seq, pcm8k }
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "speech synthesis failed for a sentence");
-                            Input::SpeechFailed { turn, seq }
-                        }
-                    };
-                    if let Some(tx) = tx {
-                        let _ = tx.send(JobDone::Speech(input));
-                    }
-                });
-                self.jobs.entry(turn).or_default().push(handle);
-            }
+            Output::Synthesize { turn, seq, text } => match &self.speak {
+                Some(speak) => speak.speak(Sentence { turn, seq, text }),
+                None => self.synthesize_sentence(turn, seq, text),
+            },
             Output::Hangup => self.hangup_requested = true,
             Output::Event(ev) => self.record_event(ev),
         }
@@ -481,6 +463,67 @@ impl Driver {
             _ => {}
         }
         self.brain.recorder.send(StoreOp::from_event(ev));
+    }
+
+    /// Synthesizes one sentence with the call's voice, the local voice covering its failures.
+    fn synthesize_sentence(&mut self, turn: TurnId, seq: u32, text: String) {
+        let speech = self.state.speech.clone();
+        let tx = self.jobs_tx.clone();
+        let voice = self.speech.tts.clone();
+        let fallback = self.speech.tts_fallback.clone();
+        let recorder = self.brain.recorder.clone();
+        let handle = tokio::spawn(async move {
+            let mut result = speech.synthesize_with(voice.clone(), text.clone()).await;
+            if let (Err(e), Some(fallback)) = (&result, fallback) {
+                // A failing cloud voice never leaves the caller in silence: the local
+                // voice says the sentence, and the call's events say so.
+                tracing::warn!(error = %e, voice = voice.name(), "voice failed; using the local voice");
+                recorder.send(StoreOp::Event {
+                    kind: "tts_fallback".into(),
+                    data: serde_json::json!({
+                        "provider": voice.name(),
+                        "fallback": fallback.name(),
+                        "error": e.to_string(),
+                    }),
+                });
+                result = speech.synthesize_with(fallback, text).await;
+            }
+            let input = match result {
+                Ok(a) => {
+                    let pcm8k =
+                        audio::resample_i16(&a.samples, a.sample_rate, audio::SAMPLE_RATE_8K);
+                    Input::SpeechAudio { turn, seq, pcm8k }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "speech synthesis failed for a sentence");
+                    Input::SpeechFailed { turn, seq }
+                }
+            };
+            if let Some(tx) = tx {
+                let _ = tx.send(JobDone::Speech(input));
+            }
+        });
+        self.jobs.entry(turn).or_default().push(handle);
+    }
+
+    /// News from the speaking stream.
+    fn on_speak_note(&mut self, note: SpeakNote, now: Instant) {
+        match note {
+            SpeakNote::Audio { turn, seq, pcm8k } => {
+                self.feed(Input::SpeechAudio { turn, seq, pcm8k }, now)
+            }
+            SpeakNote::Failed { sentence, error } => {
+                self.brain.recorder.send(StoreOp::Event {
+                    kind: "tts_stream_failed".into(),
+                    data: serde_json::json!({ "provider": "deepgram", "error": error, "turn": sentence.turn.0, "seq": sentence.seq }),
+                });
+                self.synthesize_sentence(sentence.turn, sentence.seq, sentence.text);
+            }
+            SpeakNote::Cleared => self.brain.recorder.send(StoreOp::Event {
+                kind: "tts_cleared".into(),
+                data: serde_json::json!({ "provider": "deepgram" }),
+            }),
+        }
     }
 
     /// Transcribes a whole utterance with `stt`, falling back to the local model if it fails.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use speech::pool::SpeechPool;
-use speech::{DeepgramConfig, LiveOptions, Stt, Tts};
+use speech::{DeepgramConfig, LiveOptions, SpeakOptions, Stt, Tts};
 
 /// Deepgram live transcription settings (STT name `deepgram`).
 #[derive(Debug, Clone)]
@@ -20,6 +20,7 @@ pub struct SpeechProviders {
     stt: BTreeMap<String, Arc<dyn Stt>>,
     tts: BTreeMap<String, Arc<dyn Tts>>,
     deepgram_live: Option<DeepgramStreaming>,
+    deepgram_speak: Option<(DeepgramConfig, SpeakOptions)>,
     default_stt: String,
     default_tts: String,
 }
@@ -53,6 +54,7 @@ impl SpeechProviders {
             stt,
             tts,
             deepgram_live: None,
+            deepgram_speak: None,
             default_stt: LOCAL_STT.to_owned(),
             default_tts: LOCAL_TTS.to_owned(),
         }
@@ -71,6 +73,12 @@ impl SpeechProviders {
     /// Makes Deepgram live transcription available as STT `deepgram`.
     pub fn set_deepgram_live(&mut self, streaming: DeepgramStreaming) {
         self.deepgram_live = Some(streaming);
+    }
+
+    /// Lets calls whose voice is `deepgram` speak over one Aura websocket per call (ordered
+    /// sentences, `Clear` on barge-in); the `deepgram` TTS stays the per-sentence fallback.
+    pub fn set_deepgram_speak(&mut self, config: DeepgramConfig, options: SpeakOptions) {
+        self.deepgram_speak = Some((config, options));
     }
 
     /// Chooses the server-wide STT.
@@ -142,6 +150,10 @@ impl SpeechProviders {
         CallSpeech {
             stt,
             stt_fallback: (stt_name != LOCAL_STT).then_some(local_stt),
+            speak_stream: match (tts_name, &self.deepgram_speak) {
+                ("deepgram", Some(s)) => Some(s.clone()),
+                _ => None,
+            },
             tts: self.tts[tts_name].clone(),
             tts_fallback: (tts_name != LOCAL_TTS).then_some(local_tts),
         }
@@ -164,6 +176,8 @@ pub(crate) struct CallSpeech {
     /// Used when the chosen STT fails (`None`: it is the local one already).
     pub(crate) stt_fallback: Option<Arc<dyn Stt>>,
     pub(crate) tts: Arc<dyn Tts>,
+    /// Speak over one Deepgram websocket for the whole call (with `tts` as the fallback).
+    pub(crate) speak_stream: Option<(DeepgramConfig, SpeakOptions)>,
     /// Used when the chosen voice fails (`None`: it is the local one already).
     pub(crate) tts_fallback: Option<Arc<dyn Tts>>,
 }

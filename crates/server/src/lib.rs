@@ -13,8 +13,10 @@ mod error;
 mod gather;
 mod live_transcription;
 mod media_stream;
+mod outbound_api;
 mod relay;
 mod signature_check;
+mod speak_stream;
 mod state;
 mod twilio_webhooks;
 
@@ -51,6 +53,7 @@ pub fn start_campaigns(state: &AppState, dialing: DialingConfig) {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
+        .nest("/api/v1", outbound_api::routes())
         .route("/twilio/voice", post(twilio_webhooks::voice))
         .route("/twilio/status", post(twilio_webhooks::status))
         .route("/twilio/stream-ended", post(twilio_webhooks::stream_ended))

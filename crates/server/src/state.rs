@@ -28,6 +28,8 @@ pub struct AppState {
     pub(crate) campaign_runners: crate::campaigns::CampaignRunners,
     /// The dialer's clock, once dialing is configured.
     pub(crate) dialing_clock: Arc<std::sync::OnceLock<Arc<dyn dialer::Clock>>>,
+    /// Bearer token of `/api/v1` (closed when unset).
+    pub(crate) api_token: Option<Arc<str>>,
 }
 
 impl AppState {
@@ -50,7 +52,15 @@ impl AppState {
             gather_calls: Default::default(),
             campaign_runners: Default::default(),
             dialing_clock: Arc::default(),
+            api_token: None,
         }
+    }
+
+    /// Opens `/api/v1` to requests bearing `token`.
+    pub fn with_api_token(mut self, token: impl Into<String>) -> Self {
+        let token: String = token.into();
+        self.api_token = (!token.is_empty()).then(|| Arc::from(token.as_str()));
+        self
     }
 
     /// Uses `providers` (cloud engines, per-agent choices) instead of only the local models.

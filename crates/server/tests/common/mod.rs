@@ -17,6 +17,8 @@ use tokio::task::JoinHandle;
 
 /// The Twilio auth token the test server is configured with.
 pub const AUTH_TOKEN: &str = "server-tests-auth-token-0123456789abcdef";
+/// The bearer token of the test server's `/api/v1`.
+pub const API_TOKEN: &str = "server-tests-api-token";
 /// The public base URL Twilio "reaches": signatures are computed over it, not over loopback.
 pub const PUBLIC_URL: &str = "https://agent.example.test";
 /// The Media Streams URL Twilio connects to (and signs) for [`PUBLIC_URL`].
@@ -113,7 +115,8 @@ impl TestServer {
             store.clone(),
             agents,
             SpeechPool::new(stt, tts, 1, 1),
-        );
+        )
+        .with_api_token(API_TOKEN);
         let task = tokio::spawn(async move {
             axum::serve(listener, server::router(state))
                 .await
@@ -157,6 +160,32 @@ impl TestServer {
             req = req.header("X-Twilio-Signature", sig);
         }
         req.send().await.expect("request reaches the server")
+    }
+
+    /// An `/api/v1` request with `token` as bearer (none when `None`); returns status and JSON.
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self
+            .http
+            .request(method, format!("http://{}/api/v1{path}", self.addr));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let resp = req.send().await.expect("api answers");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
     }
 
     /// POSTs a form signed over the public URL of `path_and_query`, as Twilio would.
