@@ -27,8 +27,8 @@ pub use policy::{
     next_step, retry_after, within_window, CallResult, CallingWindow, CampaignSettings, NextOpen,
     RetryDelays, VoicemailAction,
 };
-pub use single_call::{schedule_call, SingleCallError};
 pub use runner::{
     record_call_result, Clock, ManualClock, PlaceCall, PlaceCallRequest, Runner, RunnerEvent, Step,
     SystemClock,
 };
+pub use single_call::{schedule_call, SingleCallError};

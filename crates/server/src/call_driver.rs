@@ -26,6 +26,7 @@ use crate::call_record::{CallRecorder, StoreOp};
 use crate::call_speech::{CallSpeech, SttChoice};
 use crate::live_transcription::{LiveNote, LiveTranscription};
 use crate::speak_stream::{Sentence, SpeakNote, SpeakStream};
+use crate::web_talk::browser;
 use crate::AppState;
 
 /// Results of background jobs, fed back into the engine.
@@ -40,6 +41,14 @@ enum JobDone {
         turn: TurnId,
         event: TurnEvent,
     },
+}
+
+/// How the far end is connected.
+pub(crate) enum Transport {
+    /// Twilio Media Streams: JSON text frames, base64 mu-law.
+    Twilio { stream_sid: String },
+    /// The browser Talk page: binary PCM16 both ways, JSON control messages.
+    Browser(browser::BrowserAudio),
 }
 
 /// With live transcription, our own end-of-turn silence (the provider's endpointing decides first).
@@ -58,7 +67,7 @@ struct Awaiting {
 /// Runs one Media Streams connection to its end.
 pub(crate) async fn run(socket: WebSocket, state: AppState) {
     let _active = state.call_guard();
-    let (mut tx, mut rx) = socket.split();
+    let (tx, mut rx) = socket.split();
 
     // Twilio sends `connected` then `start`; nothing can happen before we know the stream.
     let start = loop {
@@ -114,15 +123,27 @@ pub(crate) async fn run(socket: WebSocket, state: AppState) {
         .custom_parameters
         .get("voicemail")
         .is_some_and(|v| v == "1");
-    let mut driver = Driver::new(
+    let driver = Driver::new(
         state,
         agent,
         recorder,
-        stream_sid.clone(),
+        Transport::Twilio {
+            stream_sid: stream_sid.clone(),
+        },
         call_sid.clone(),
         contact,
         voicemail,
     );
+    drive(driver, (tx, rx), call_sid).await;
+}
+
+type WsSink = futures_util::stream::SplitSink<WebSocket, Message>;
+type WsStream = futures_util::stream::SplitStream<WebSocket>;
+
+/// Runs a call's loop until either side ends it, then closes its books. Shared by Twilio's
+/// Media Streams and the browser's Talk page: only the transport differs.
+pub(crate) async fn drive(mut driver: Driver, socket: (WsSink, WsStream), call_sid: String) {
+    let (mut tx, mut rx) = socket;
     let (jobs_tx, mut jobs_rx) = mpsc::unbounded_channel::<JobDone>();
     if let SttChoice::DeepgramLive(streaming) = &driver.speech.stt {
         let tx = jobs_tx.clone();
@@ -143,7 +164,7 @@ pub(crate) async fn run(socket: WebSocket, state: AppState) {
     'call: loop {
         // Send whatever the engine produced.
         for msg in driver.take_outbox() {
-            if tx.send(Message::Text(msg.into())).await.is_err() {
+            if tx.send(msg).await.is_err() {
                 ended_by = "socket";
                 break 'call;
             }
@@ -167,15 +188,14 @@ pub(crate) async fn run(socket: WebSocket, state: AppState) {
         };
         tokio::select! {
             msg = rx.next() => match msg {
-                Some(Ok(Message::Text(text))) => {
-                    if driver.on_stream_message(&text) {
+                Some(Ok(Message::Close(_))) | None => break 'call,
+                Some(Ok(m)) => {
+                    if driver.on_message(m) {
                         break 'call;
                     }
                 }
-                Some(Ok(Message::Close(_))) | None => break 'call,
-                Some(Ok(_)) => {}
                 Some(Err(e)) => {
-                    tracing::warn!(error = %e, %call_sid, "media stream socket error");
+                    tracing::warn!(error = %e, %call_sid, "call socket error");
                     ended_by = "socket";
                     break 'call;
                 }
@@ -218,12 +238,12 @@ pub(crate) async fn run(socket: WebSocket, state: AppState) {
     tracing::info!(%call_sid, ended_by, "call ended");
 }
 
-struct Driver {
+pub(crate) struct Driver {
     state: AppState,
     brain: BrainSession,
-    stream_sid: String,
+    transport: Transport,
     conversation: Conversation,
-    outbox: Vec<String>,
+    outbox: Vec<Message>,
     jobs: HashMap<TurnId, Vec<JoinHandle<()>>>,
     jobs_tx: Option<mpsc::UnboundedSender<JobDone>>,
     /// An answering machine took the call: say the voicemail message, then hang up.
@@ -242,11 +262,11 @@ struct Driver {
 }
 
 impl Driver {
-    fn new(
+    pub(crate) fn new(
         state: AppState,
         agent: Arc<LoadedAgent>,
         recorder: CallRecorder,
-        stream_sid: String,
+        transport: Transport,
         call_sid: String,
         contact: Option<Contact>,
         voicemail: bool,
@@ -281,7 +301,7 @@ impl Driver {
         Driver {
             state,
             brain,
-            stream_sid,
+            transport,
             conversation: Conversation::new(config, now),
             outbox: Vec::new(),
             jobs: HashMap::new(),
@@ -296,8 +316,21 @@ impl Driver {
         }
     }
 
-    fn take_outbox(&mut self) -> Vec<String> {
+    fn take_outbox(&mut self) -> Vec<Message> {
         std::mem::take(&mut self.outbox)
+    }
+
+    /// One message from the far end. Returns true when the far end has hung up.
+    fn on_message(&mut self, msg: Message) -> bool {
+        match (&self.transport, msg) {
+            (Transport::Twilio { .. }, Message::Text(text)) => self.on_stream_message(&text),
+            (Transport::Browser(_), Message::Text(text)) => self.on_browser_text(&text),
+            (Transport::Browser(_), Message::Binary(pcm)) => {
+                self.on_browser_audio(&pcm);
+                false
+            }
+            _ => false,
+        }
     }
 
     /// Handles one inbound websocket text message. Returns true when the stream has stopped.
@@ -337,6 +370,30 @@ impl Driver {
         false
     }
 
+    /// A control message from the Talk page (mark echoes, keys, hang-up).
+    fn on_browser_text(&mut self, text: &str) -> bool {
+        let now = Instant::now();
+        match browser::parse_control(text) {
+            Some(browser::Control::Mark(name)) => self.feed(Input::PlaybackMark(name), now),
+            Some(browser::Control::Dtmf(d)) => self.feed(Input::Dtmf(d), now),
+            Some(browser::Control::Hangup) => return true,
+            None => tracing::warn!("talk page: message skipped"),
+        }
+        false
+    }
+
+    /// Microphone audio from the Talk page (PCM16 at 16 kHz), fed as 20 ms frames at 8 kHz.
+    fn on_browser_audio(&mut self, pcm16k: &[u8]) {
+        let now = Instant::now();
+        let frames = match &mut self.transport {
+            Transport::Browser(audio) => audio.push(pcm16k),
+            Transport::Twilio { .. } => return,
+        };
+        for frame in frames {
+            self.feed(Input::CallerAudio(frame), now);
+        }
+    }
+
     /// Feeds one input and carries out every output it causes (outputs may cause more inputs,
     /// e.g. the brain answering synchronously).
     fn feed(&mut self, input: Input, now: Instant) {
@@ -356,16 +413,31 @@ impl Driver {
     fn dispatch(&mut self, out: Output, follow_ups: &mut Vec<Input>) {
         match out {
             Output::SendAudio(frame) => {
-                let payload = media_stream::encode_payload(&frame.to_mulaw());
-                self.outbox
-                    .push(media_stream::media_message(&self.stream_sid, &payload));
+                let msg = match &self.transport {
+                    Transport::Twilio { stream_sid } => {
+                        let payload = media_stream::encode_payload(&frame.to_mulaw());
+                        Message::Text(media_stream::media_message(stream_sid, &payload).into())
+                    }
+                    Transport::Browser(_) => Message::Binary(browser::encode_frame(&frame).into()),
+                };
+                self.outbox.push(msg);
             }
-            Output::SendMark(name) => self
-                .outbox
-                .push(media_stream::mark_message(&self.stream_sid, &name)),
-            Output::ClearPlayback => self
-                .outbox
-                .push(media_stream::clear_message(&self.stream_sid)),
+            Output::SendMark(name) => {
+                let text = match &self.transport {
+                    Transport::Twilio { stream_sid } => {
+                        media_stream::mark_message(stream_sid, &name)
+                    }
+                    Transport::Browser(_) => browser::mark_message(&name),
+                };
+                self.outbox.push(Message::Text(text.into()));
+            }
+            Output::ClearPlayback => {
+                let text = match &self.transport {
+                    Transport::Twilio { stream_sid } => media_stream::clear_message(stream_sid),
+                    Transport::Browser(_) => browser::clear_message(),
+                };
+                self.outbox.push(Message::Text(text.into()));
+            }
             Output::Transcribe { utterance, pcm8k } => match self.speech.stt.clone() {
                 SttChoice::Utterance(stt) => self.transcribe_utterance(utterance, pcm8k, stt),
                 SttChoice::DeepgramLive(_) if self.live_gave_up() => {
@@ -444,6 +516,12 @@ impl Driver {
     }
 
     fn record_event(&mut self, ev: ConversationEvent) {
+        if let (Transport::Browser(_), ConversationEvent::TurnFinished(t)) = (&self.transport, &ev)
+        {
+            // The Talk page shows both sides as they happen.
+            self.outbox
+                .push(Message::Text(browser::transcript_message(t).into()));
+        }
         if self.voicemail {
             if let ConversationEvent::TurnFinished(t) = &ev {
                 if t.speaker == conversation::Speaker::Agent && t.turn == TurnId(0) {

@@ -19,6 +19,7 @@ mod signature_check;
 mod speak_stream;
 mod state;
 mod twilio_webhooks;
+mod web_talk;
 
 use std::net::SocketAddr;
 
@@ -58,6 +59,14 @@ pub fn router(state: AppState) -> Router {
         .route("/twilio/status", post(twilio_webhooks::status))
         .route("/twilio/stream-ended", post(twilio_webhooks::stream_ended))
         .route("/twilio/media", get(media_stream::upgrade))
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::to("/web/talk") }),
+        )
+        .route("/web/talk", get(web_talk::page))
+        .route("/web/talk.js", get(web_talk::script))
+        .route("/web/talk-worklet.js", get(web_talk::worklet))
+        .route("/web/talk/ws", get(web_talk::upgrade))
         .route("/twilio/relay", post(relay::answer))
         .route("/twilio/gather", post(gather::answer))
         .route("/twilio/gather/action", post(gather::action))
