@@ -3,7 +3,8 @@
 # cmake/clang/libclang-dev: whisper.cpp build (whisper-rs) and bindgen.
 # libespeak-ng-dev/espeak-ng: phonemes for the Piper voice and the robotic fallback voice.
 set -euo pipefail
-pkgs=(cmake clang libclang-dev libespeak-ng-dev espeak-ng pkg-config)
+# chromium/nodejs: the browser tests (playwright-core drives Debian's chromium).
+pkgs=(cmake clang libclang-dev libespeak-ng-dev espeak-ng pkg-config chromium nodejs)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

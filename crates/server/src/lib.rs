@@ -63,6 +63,10 @@ pub fn router(state: AppState) -> Router {
             "/",
             get(|| async { axum::response::Redirect::to("/web/talk") }),
         )
+        .route(
+            "/favicon.ico",
+            get(|| async { axum::http::StatusCode::NO_CONTENT }),
+        )
         .route("/web/talk", get(web_talk::page))
         .route("/web/talk.js", get(web_talk::script))
         .route("/web/talk-worklet.js", get(web_talk::worklet))
