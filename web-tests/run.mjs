@@ -55,10 +55,15 @@ async function main() {
   for (const [what, p] of [['callpilot binary', bin], ['chromium', chromiumPath], ['models', modelsDir]]) {
     if (!existsSync(p)) throw new Error(`${what} not found at ${p} (run \`make test\`, which installs it)`);
   }
+  const db = `sqlite://${tmp}/web-${process.pid}.db`;
+  const email = 'admin@example.com';
+  const password = 'correct horse battery';
+  execFileSync(bin, ['users', 'add', '--email', email, '--role', 'admin', '--password-stdin',
+    '--database-url', db], { input: `${password}\n`, cwd: root });
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const server = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--llm', 'none',
-    '--models-dir', modelsDir, '--database-url', `sqlite://${tmp}/web.db`], {
+    '--models-dir', modelsDir, '--database-url', db], {
     cwd: root, stdio: ['ignore', 'inherit', 'inherit'],
     env: { ...process.env, RUST_LOG: 'info,whisper_rs=warn', TWILIO_AUTH_TOKEN: 'web-tests-token' },
   });
@@ -77,6 +82,19 @@ async function main() {
     page.on('console', (m) => console.log(`[page] ${m.text()}`));
 
     await page.goto(`${base}/web/talk`);
+    check(page.url().includes('/login'), 'pages need a sign-in: /web/talk redirects to the login page');
+    await page.screenshot({ path: path.join(artifacts, 'login.png') });
+    await page.fill('input[name=email]', email);
+    await page.fill('input[name=password]', 'not the password');
+    await page.click('button[type=submit]');
+    check((await page.locator('.error').textContent()).includes('Wrong'), 'a wrong password is refused');
+    await page.fill('input[name=email]', email);
+    await page.fill('input[name=password]', password);
+    await page.click('button[type=submit]');
+    await page.waitForURL(/\/web\/talk/);
+    const cookies = await page.context().cookies();
+    const session = cookies.find((c) => c.name === 'cp_session');
+    check(session && session.httpOnly && session.sameSite === 'Lax', 'signed in with an HttpOnly, SameSite=Lax session cookie');
     check((await page.title()).includes('Talk'), 'the Talk page loads');
     const agents = await page.locator('#agent option').allTextContents();
     check(agents.some((a) => a.includes('demo')), `agent choice lists the configured agents (${agents.join(', ')})`);

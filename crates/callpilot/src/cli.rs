@@ -46,6 +46,69 @@ pub enum Command {
     Campaign(CampaignArgs),
     /// Call one number now, or at a given time (`callpilot serve` places it).
     Call(CallArgs),
+    /// Dashboard users (argon2 passwords, roles admin / supervisor / viewer).
+    Users(UsersArgs),
+    /// API keys for `/api/v1` (stored hashed, shown once).
+    ApiKeys(ApiKeysArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UsersArgs {
+    #[command(subcommand)]
+    pub action: UsersAction,
+    #[arg(
+        long,
+        global = true,
+        env = "CALLPILOT_DATABASE_URL",
+        default_value = "sqlite://./data/callpilot.db"
+    )]
+    pub database_url: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersAction {
+    /// Add a user (the first one should be an admin).
+    Add {
+        #[arg(long)]
+        email: String,
+        /// admin | supervisor | viewer
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// Read the password from the first line of stdin (else CALLPILOT_USER_PASSWORD).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct ApiKeysArgs {
+    #[command(subcommand)]
+    pub action: ApiKeysAction,
+    #[arg(
+        long,
+        global = true,
+        env = "CALLPILOT_DATABASE_URL",
+        default_value = "sqlite://./data/callpilot.db"
+    )]
+    pub database_url: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeysAction {
+    /// Create a key; it is printed once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// admin | supervisor | viewer
+        #[arg(long, default_value = "viewer")]
+        role: String,
+    },
+    /// List keys (prefixes only).
+    List,
+    /// Revoke a key.
+    Revoke { id: i64 },
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,6 @@
 //! The `callpilot` binary: thin command-line glue over the library crates.
 
+mod accounts_cmd;
 mod brain_setup;
 mod chat_cmd;
 mod cli;
@@ -38,6 +39,8 @@ fn main() -> std::process::ExitCode {
             cli::Command::Contacts(args) => outbound_cmd::contacts(args).await,
             cli::Command::Campaign(args) => outbound_cmd::campaign(args).await,
             cli::Command::Call(args) => outbound_cmd::call(args).await,
+            cli::Command::Users(args) => accounts_cmd::users(args).await,
+            cli::Command::ApiKeys(args) => accounts_cmd::api_keys(args).await,
             cli::Command::Simulate(args) => simulate_cmd::run(args).await,
             cli::Command::Models(args) => models_cmd::run(args),
             cli::Command::Chat(args) => chat_cmd::run(args).await,

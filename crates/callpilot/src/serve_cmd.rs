@@ -13,6 +13,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let store = store::Store::connect(&args.database_url)
         .await
         .with_context(|| format!("opening database {}", args.database_url))?;
+    match store.count_users().await {
+        Ok(0) => tracing::warn!(
+            "no dashboard users yet: create the first admin with `target/release/callpilot users add --email you@example.com --role admin --password-stdin`, then sign in at http://{}/login",
+            args.listen
+        ),
+        Ok(n) => tracing::info!(users = n, "sign in at http://{}/login", args.listen),
+        Err(e) => tracing::warn!(error = %e, "could not count users"),
+    }
     let models = speech::models::ModelDir::new(args.models_dir.clone());
     // Models load once per process and are shared by every call.
     let started = std::time::Instant::now();

@@ -161,8 +161,13 @@ async fn assert_quick_call(srv: &Server, report: &sim::SimReport) -> store::Call
         heard_any(&heard, &["49", "forty nine"]),
         "premium price: {heard:?}"
     );
+    // Whisper tiny sometimes drops the short last word ("... Brightline. Goodbye!"): either
+    // half of the closing line counts.
     assert!(
-        heard_any(&heard[heard.len() - 1..], &["goodbye", "bye"]),
+        heard_any(
+            &heard[heard.len() - 1..],
+            &["goodbye", "bye", "thanks for calling"]
+        ),
         "goodbye: {heard:?}"
     );
     assert_eq!(report.ended_by, sim::EndReason::TwimlHangup);
@@ -279,7 +284,20 @@ async fn deepgram_live_stt_and_aura_tts_carry_a_whole_call_and_clear_on_barge_in
         kinds.iter().any(|k| k == "tts_cleared"),
         "Clear on barge-in: {kinds:?}"
     );
-    assert!(!kinds.iter().any(|k| k.contains("fallback")), "{kinds:?}");
+    assert!(!kinds.iter().any(|k| k == "tts_fallback"), "{kinds:?}");
+    // The fake transcribes with Whisper on the same two cores; on a loaded machine one turn may
+    // miss the 1.5 s wait and be transcribed locally (an `stt_fallback` event), but Deepgram must
+    // have carried the call.
+    let callers = detail
+        .turns
+        .iter()
+        .filter(|t| t.speaker == store::Speaker::Caller)
+        .count();
+    let fallbacks = kinds.iter().filter(|k| *k == "stt_fallback").count();
+    assert!(
+        fallbacks <= 1 && callers >= 4,
+        "{fallbacks} of {callers} turns fell back: {kinds:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

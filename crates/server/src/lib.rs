@@ -3,6 +3,8 @@
 //! the speech pool, the brain and the store.
 
 mod agents;
+mod auth;
+mod auth_pages;
 mod brain_session;
 mod call_driver;
 mod call_record;
@@ -15,6 +17,7 @@ mod live_transcription;
 mod media_stream;
 mod outbound_api;
 mod relay;
+pub mod routes;
 mod signature_check;
 mod speak_stream;
 mod state;
@@ -23,10 +26,10 @@ mod web_talk;
 
 use std::net::SocketAddr;
 
-use axum::routing::{get, post};
 use axum::Router;
 
 pub use agents::AgentRegistry;
+pub use auth::{create_api_key, hash_password, Role};
 pub use call_speech::{DeepgramStreaming, ProviderError, SpeechProviders};
 pub use campaigns::DialingConfig;
 pub use config::ServerConfig;
@@ -50,35 +53,12 @@ pub fn start_campaigns(state: &AppState, dialing: DialingConfig) {
     campaigns::spawn_supervisor(state.clone(), dialing);
 }
 
-/// Builds the router with every route of the server.
+/// Builds the router with every route of the server (see [`routes::table`]).
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .nest("/api/v1", outbound_api::routes())
-        .route("/twilio/voice", post(twilio_webhooks::voice))
-        .route("/twilio/status", post(twilio_webhooks::status))
-        .route("/twilio/stream-ended", post(twilio_webhooks::stream_ended))
-        .route("/twilio/media", get(media_stream::upgrade))
-        .route(
-            "/",
-            get(|| async { axum::response::Redirect::to("/web/talk") }),
-        )
-        .route(
-            "/favicon.ico",
-            get(|| async { axum::http::StatusCode::NO_CONTENT }),
-        )
-        .route("/web/talk", get(web_talk::page))
-        .route("/web/talk.js", get(web_talk::script))
-        .route("/web/talk-worklet.js", get(web_talk::worklet))
-        .route("/web/talk/ws", get(web_talk::upgrade))
-        .route("/twilio/relay", post(relay::answer))
-        .route("/twilio/gather", post(gather::answer))
-        .route("/twilio/gather/action", post(gather::action))
-        .route("/twilio/relay/ws", get(relay::upgrade))
-        .with_state(state)
+    routes::build(state)
 }
 
-async fn health(
+pub(crate) async fn health(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({

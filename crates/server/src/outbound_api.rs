@@ -2,20 +2,21 @@
 //! progress and report, place or schedule one call. The same operations as the `contacts`,
 //! `campaign` and `call` commands.
 //!
-//! Access needs `Authorization: Bearer <CALLPILOT_API_TOKEN>`; without a configured token the
-//! API is closed (401). Errors are `{"error": {"code", "message"}}`.
+//! Access: a signed-in user or an API key; reading needs `viewer`, changing needs `supervisor`.
+//! Every change lands in the audit log. Errors are `{"error": {"code", "message"}}`.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use store::CampaignState;
-use subtle::ConstantTimeEq;
 
+use crate::auth::{audit, Auth, AuthError, Role};
+use crate::routes::{route, Access, RouteSpec};
 use crate::AppState;
 
 /// An API error: HTTP status, stable code, human message.
@@ -28,6 +29,29 @@ impl IntoResponse for ApiError {
             Json(json!({"error": {"code": self.1, "message": self.2}})),
         )
             .into_response()
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Forbidden { needed, has } => ApiError(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this needs the {needed} role; yours is {has}"),
+            ),
+            AuthError::Csrf => ApiError(
+                StatusCode::FORBIDDEN,
+                "csrf",
+                "missing or wrong X-CSRF-Token".into(),
+            ),
+            AuthError::Unauthenticated { .. } => ApiError(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "sign in or send an API key".into(),
+            ),
+            AuthError::Store(e) => internal(e),
+        }
     }
 }
 
@@ -50,42 +74,55 @@ fn not_found(what: impl Into<String>) -> ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
-/// The outbound routes (mounted under `/api/v1`).
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/contacts/import", post(import_contacts))
-        .route("/campaigns", get(list_campaigns).post(create_campaign))
-        .route("/campaigns/{id}", get(get_campaign))
-        .route("/campaigns/{id}/start", post(start_campaign))
-        .route("/campaigns/{id}/resume", post(start_campaign))
-        .route("/campaigns/{id}/pause", post(pause_campaign))
-        .route("/campaigns/{id}/report", get(campaign_report))
-        .route("/calls", post(place_call))
-}
-
-/// Checks the bearer token (constant-time).
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(expected) = state.api_token.as_deref() else {
-        return Err(ApiError(
-            StatusCode::UNAUTHORIZED,
-            "api_disabled",
-            "the API is closed: set CALLPILOT_API_TOKEN on the server".into(),
-        ));
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if given.as_bytes().ct_eq(expected.as_bytes()).into() {
-        Ok(())
-    } else {
-        Err(ApiError(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing or wrong bearer token".into(),
-        ))
-    }
+/// The outbound routes.
+pub(crate) fn routes() -> Vec<RouteSpec> {
+    use Access::User;
+    vec![
+        route(
+            Method::POST,
+            "/api/v1/contacts/import",
+            User,
+            post(import_contacts),
+        ),
+        route(Method::GET, "/api/v1/campaigns", User, get(list_campaigns)),
+        route(
+            Method::POST,
+            "/api/v1/campaigns",
+            User,
+            post(create_campaign),
+        ),
+        route(
+            Method::GET,
+            "/api/v1/campaigns/{id}",
+            User,
+            get(get_campaign),
+        ),
+        route(
+            Method::POST,
+            "/api/v1/campaigns/{id}/start",
+            User,
+            post(start_campaign),
+        ),
+        route(
+            Method::POST,
+            "/api/v1/campaigns/{id}/resume",
+            User,
+            post(start_campaign),
+        ),
+        route(
+            Method::POST,
+            "/api/v1/campaigns/{id}/pause",
+            User,
+            post(pause_campaign),
+        ),
+        route(
+            Method::GET,
+            "/api/v1/campaigns/{id}/report",
+            User,
+            get(campaign_report),
+        ),
+        route(Method::POST, "/api/v1/calls", User, post(place_call)),
+    ]
 }
 
 #[derive(Deserialize)]
@@ -98,17 +135,27 @@ struct ImportQuery {
 /// `POST /api/v1/contacts/import` with the CSV as the body: the import report.
 async fn import_contacts(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    auth: Auth,
     Query(q): Query<ImportQuery>,
     body: Bytes,
 ) -> ApiResult {
-    authorize(&state, &headers)?;
+    auth.require(Role::Supervisor)?;
     let opts = dialer::ImportOptions {
         default_region: q.region.unwrap_or_else(|| "US".into()),
         ..Default::default()
     };
     match dialer::import_contacts(&state.store, &body, &opts, q.dry_run).await {
         Ok(report) => {
+            if !q.dry_run {
+                audit(
+                    &state,
+                    &auth.0,
+                    "contacts.import",
+                    None,
+                    json!({"imported": report.imported.len(), "duplicates": report.duplicates.len(), "rejected": report.rejected.len()}),
+                )
+                .await;
+            }
             let mut v = serde_json::to_value(&report).map_err(internal)?;
             v["contact_ids"] = json!(report.contact_ids());
             Ok(Json(v).into_response())
@@ -129,12 +176,8 @@ struct NewCampaign {
 }
 
 /// `POST /api/v1/campaigns`: a draft campaign of the given contacts.
-async fn create_campaign(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult {
-    authorize(&state, &headers)?;
+async fn create_campaign(State(state): State<AppState>, auth: Auth, body: Bytes) -> ApiResult {
+    auth.require(Role::Supervisor)?;
     let c: NewCampaign = serde_json::from_slice(&body).map_err(|e| bad_request(e.to_string()))?;
     if c.name.trim().is_empty() {
         return Err(bad_request("name must not be empty"));
@@ -151,6 +194,14 @@ async fn create_campaign(
         .add_campaign_contacts(id, &c.contact_ids)
         .await
         .map_err(internal)?;
+    audit(
+        &state,
+        &auth.0,
+        "campaign.create",
+        Some(&format!("campaign:{id}")),
+        json!({"name": c.name, "agent": c.agent, "contacts": added}),
+    )
+    .await;
     Ok((
         StatusCode::CREATED,
         Json(json!({"id": id, "contacts": added, "state": "draft"})),
@@ -177,8 +228,8 @@ async fn campaign_json(state: &AppState, id: i64) -> Result<serde_json::Value, A
     }))
 }
 
-async fn list_campaigns(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
-    authorize(&state, &headers)?;
+async fn list_campaigns(State(state): State<AppState>, auth: Auth) -> ApiResult {
+    auth.require(Role::Viewer)?;
     let mut out = Vec::new();
     for c in state.store.list_campaigns().await.map_err(internal)? {
         out.push(campaign_json(&state, c.id).await?);
@@ -186,16 +237,12 @@ async fn list_campaigns(State(state): State<AppState>, headers: HeaderMap) -> Ap
     Ok(Json(json!({ "data": out })).into_response())
 }
 
-async fn get_campaign(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-) -> ApiResult {
-    authorize(&state, &headers)?;
+async fn get_campaign(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult {
+    auth.require(Role::Viewer)?;
     Ok(Json(campaign_json(&state, id).await?).into_response())
 }
 
-async fn set_state(state: &AppState, id: i64, to: CampaignState) -> ApiResult {
+async fn set_state(state: &AppState, auth: &Auth, id: i64, to: CampaignState) -> ApiResult {
     let current = state
         .store
         .campaign(id)
@@ -214,33 +261,41 @@ async fn set_state(state: &AppState, id: i64, to: CampaignState) -> ApiResult {
         .set_campaign_state(id, to)
         .await
         .map_err(internal)?;
+    audit(
+        state,
+        &auth.0,
+        "campaign.state",
+        Some(&format!("campaign:{id}")),
+        json!({"state": format!("{to:?}").to_lowercase()}),
+    )
+    .await;
     Ok(Json(campaign_json(state, id).await?).into_response())
 }
 
 async fn start_campaign(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    auth: Auth,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    authorize(&state, &headers)?;
-    set_state(&state, id, CampaignState::Running).await
+    auth.require(Role::Supervisor)?;
+    set_state(&state, &auth, id, CampaignState::Running).await
 }
 
 async fn pause_campaign(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    auth: Auth,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    authorize(&state, &headers)?;
-    set_state(&state, id, CampaignState::Paused).await
+    auth.require(Role::Supervisor)?;
+    set_state(&state, &auth, id, CampaignState::Paused).await
 }
 
 async fn campaign_report(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    auth: Auth,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    authorize(&state, &headers)?;
+    auth.require(Role::Viewer)?;
     let summary = campaign_json(&state, id).await?;
     let rows = state.store.campaign_report(id).await.map_err(internal)?;
     let rows: Vec<_> = rows
@@ -266,16 +321,26 @@ struct NewCall {
 }
 
 /// `POST /api/v1/calls`: one call now or at `at`.
-async fn place_call(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    authorize(&state, &headers)?;
+async fn place_call(State(state): State<AppState>, auth: Auth, body: Bytes) -> ApiResult {
+    auth.require(Role::Supervisor)?;
     let c: NewCall = serde_json::from_slice(&body).map_err(|e| bad_request(e.to_string()))?;
     let region = c.region.as_deref().unwrap_or("US");
     match dialer::schedule_call(&state.store, &c.to, region, c.agent.as_deref(), c.at).await {
-        Ok(id) => Ok((
-            StatusCode::ACCEPTED,
-            Json(json!({"campaign_id": id, "to": c.to, "at": c.at})),
-        )
-            .into_response()),
+        Ok(id) => {
+            audit(
+                &state,
+                &auth.0,
+                "call.create",
+                Some(&format!("campaign:{id}")),
+                json!({"to": c.to, "at": c.at, "agent": c.agent}),
+            )
+            .await;
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({"campaign_id": id, "to": c.to, "at": c.at})),
+            )
+                .into_response())
+        }
         Err(dialer::SingleCallError::Store(e)) => Err(internal(e)),
         Err(e @ dialer::SingleCallError::DoNotCall(_)) => Err(ApiError(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -10,6 +10,7 @@ use axum::response::{Html, IntoResponse, Response};
 use futures_util::StreamExt;
 use serde::Deserialize;
 
+use crate::auth::Auth;
 use crate::call_driver::{self, Driver, Transport};
 use crate::call_record::{CallRecorder, StoreOp};
 use crate::AppState;
@@ -19,7 +20,7 @@ const SCRIPT: &str = include_str!("web/talk.js");
 const WORKLET: &str = include_str!("web/talk-worklet.js");
 
 /// `GET /web/talk`: the page, with the configured agents to choose from.
-pub(crate) async fn page(State(state): State<AppState>) -> Html<String> {
+pub(crate) async fn page(State(state): State<AppState>, _auth: Auth) -> Html<String> {
     let default = state.agents.default_name().to_owned();
     let options: String = state
         .agents
@@ -43,7 +44,7 @@ pub(crate) async fn page(State(state): State<AppState>) -> Html<String> {
     Html(PAGE.replace("{{AGENT_OPTIONS}}", &options))
 }
 
-pub(crate) async fn script() -> Response {
+pub(crate) async fn script(_auth: Auth) -> Response {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         SCRIPT,
@@ -51,7 +52,7 @@ pub(crate) async fn script() -> Response {
         .into_response()
 }
 
-pub(crate) async fn worklet() -> Response {
+pub(crate) async fn worklet(_auth: Auth) -> Response {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         WORKLET,
@@ -74,9 +75,22 @@ pub(crate) struct TalkQuery {
 /// `WS /web/talk/ws?agent=<key>`: one browser call.
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
+    _auth: Auth,
+    headers: axum::http::HeaderMap,
     Query(q): Query<TalkQuery>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    // Browsers send cookies with cross-site websocket handshakes: only our own pages may open one.
+    if let (Some(origin), Some(host)) = (
+        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+        headers.get(header::HOST).and_then(|v| v.to_str().ok()),
+    ) {
+        let origin_host = origin.split("://").nth(1).unwrap_or(origin);
+        if origin_host != host {
+            tracing::warn!(%origin, %host, "talk socket from another site refused");
+            return axum::http::StatusCode::FORBIDDEN.into_response();
+        }
+    }
     let agent = match state
         .agents
         .get(q.agent.as_deref())

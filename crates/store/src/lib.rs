@@ -5,6 +5,7 @@
 //! it. All writes are idempotent or append-only so that Twilio's retried and out-of-order
 //! callbacks are safe to feed in as they come. Timestamps are unix epoch milliseconds.
 
+mod accounts;
 mod call_outcomes;
 mod campaign_views;
 mod campaigns;
@@ -17,6 +18,7 @@ pub use campaign_views::{CampaignProgress, CampaignReportRow};
 pub use campaigns::{
     AttemptRecord, CampaignRecord, CampaignState, ContactNext, ContactOrder, Lease, RecoveredLeases,
 };
+pub use accounts::{ApiKeyRecord, AuditEntry, SessionRecord, UserRecord};
 pub use contacts::{ContactRecord, DoNotCallEntry, NewContact};
 pub use error::StoreError;
 pub use records::{
