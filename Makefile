@@ -19,6 +19,7 @@ run: deps build models
 test: deps build models
 	$(CARGO) fmt --all -- --check
 	$(CARGO) test --release --workspace --no-fail-fast
+	bash scripts/with-postgres.sh $(CARGO) test --release -p store -p dialer
 	bash scripts/web-tests.sh
 
 ## lint: clippy with warnings as errors

@@ -5,6 +5,8 @@
 set -euo pipefail
 # chromium/nodejs: the browser tests (playwright-core drives Debian's chromium).
 pkgs=(cmake clang libclang-dev libespeak-ng-dev espeak-ng pkg-config chromium nodejs)
+# postgresql: a throwaway server for the PostgreSQL store tests (scripts/with-postgres.sh).
+pkgs+=(postgresql)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -413,7 +413,10 @@ pub struct ServeArgs {
     /// Outbound calls started per second (the account's limit).
     #[arg(long, env = "CALLPILOT_TWILIO_CPS", default_value_t = 1.0)]
     pub twilio_calls_per_second: f64,
-    /// Bearer token for the `/api/v1` JSON API (closed when unset).
+    /// Record every call (caller and agent mixed, 8 kHz WAV) into this folder; off when unset.
+    #[arg(long, env = "CALLPILOT_RECORDINGS_DIR")]
+    pub recordings_dir: Option<PathBuf>,
+    /// Bootstrap admin token for `/api/v1` (prefer API keys: `callpilot api-keys create`).
     #[arg(long, env = "CALLPILOT_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
     /// Seconds after which a campaign call with no final status is looked up with Twilio.

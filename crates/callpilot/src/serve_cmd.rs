@@ -53,6 +53,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(token) = args.api_token.clone().filter(|t| !t.is_empty()) {
         state = state.with_api_token(token);
     }
+    if let Some(dir) = &args.recordings_dir {
+        tracing::info!(dir = %dir.display(), "recording calls");
+        state = state.with_recordings(dir.clone());
+    }
     match (
         args.twilio_account_sid.as_deref().filter(|s| !s.is_empty()),
         args.twilio_auth_token.as_deref().filter(|s| !s.is_empty()),

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const AUTH_TOKEN: &str = "e2e-test-auth-token-0123456789abcdef";
+const API_TOKEN: &str = "e2e-test-api-token";
 
 fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -52,6 +53,22 @@ fn http(port: u16, request: &str) -> std::io::Result<String> {
     Ok(out)
 }
 
+/// The same, for answers with a binary body (the head is returned as text, the body as bytes).
+fn http_bytes(port: u16, request: &str) -> std::io::Result<(String, Vec<u8>)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(request.as_bytes())?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)?;
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
+        .unwrap_or(out.len());
+    let body = out.split_off(split);
+    Ok((String::from_utf8_lossy(&out).into_owned(), body))
+}
+
 fn start_server(port: u16, db_url: &str) -> ServerProcess {
     start_server_with(port, db_url, &["--llm", "none"])
 }
@@ -68,6 +85,11 @@ fn start_server_with(port: u16, db_url: &str, extra: &[&str]) -> ServerProcess {
         .arg(models_dir())
         .args(extra)
         .env("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
+        .env("CALLPILOT_API_TOKEN", API_TOKEN)
+        .env(
+            "CALLPILOT_RECORDINGS_DIR",
+            std::env::temp_dir().join(format!("callpilot-e2e-rec-{port}")),
+        )
         .env("RUST_LOG", "info,whisper_rs=warn")
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
@@ -305,6 +327,41 @@ async fn scripted_call_hears_greeting_price_barge_in_and_goodbye() {
         said_last.text.contains("Goodbye") && !said_last.interrupted,
         "the closing line was said in full: {said_last:?}"
     );
+    // The call was recorded (both sides) and the recording is served to API users only.
+    let rec_deadline = Instant::now() + Duration::from_secs(10);
+    let recording = loop {
+        let d = store.get_call(&report.call_sid).await.unwrap().unwrap();
+        if let Some(e) = d.events.iter().find(|e| e.kind == "recording") {
+            break e.data.clone();
+        }
+        assert!(
+            Instant::now() < rec_deadline,
+            "no recording event: {:?}",
+            d.events
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let seconds = recording["seconds"].as_f64().unwrap();
+    assert!(seconds > 20.0, "recording covers the call: {seconds} s");
+    let get = |auth: &str| {
+        format!(
+            "GET /api/v1/calls/{}/recording HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n",
+            report.call_sid
+        )
+    };
+    let anonymous = http(port, &get("")).unwrap();
+    assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
+    let (head, body) = http_bytes(
+        port,
+        &get(&format!("Authorization: Bearer {API_TOKEN}\r\n")),
+    )
+    .unwrap();
+    assert!(
+        head.starts_with("HTTP/1.1 200") && head.contains("audio/wav"),
+        "{head}"
+    );
+    assert!(body.len() > 40 && &body[..4] == b"RIFF", "a WAV file");
+
     let with_latency: Vec<i64> = detail
         .turns
         .iter()

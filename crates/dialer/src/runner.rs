@@ -6,13 +6,14 @@
 //! one campaign, and a runner that dies leaves nothing a new one cannot pick up: its undialed
 //! leases expire back to pending, its dialed calls wait for their results.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use store::{CampaignProgress, CampaignState, ContactNext, Lease, Store};
+use store::{CampaignProgress, CampaignState, ContactNext, EndedCall, Lease, Store};
 use tokio::sync::{broadcast, Notify};
 
 use crate::error::{DialError, RunError};
@@ -24,6 +25,9 @@ use crate::policy::{next_step, within_window, CallResult, CampaignSettings, Next
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
 /// Longest [`Runner::run`] sleeps before looking again (a pause, another runner's expired lease).
 const MAX_IDLE: Duration = Duration::from_secs(5);
+/// Most early results (SID not attached yet) a runner keeps; beyond that they are left to the
+/// reconciliation from the `calls` table, so a flood of foreign SIDs cannot grow memory.
+const MAX_EARLY_RESULTS: usize = 1024;
 
 /// One call for a [`PlaceCall`] implementation to place.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -146,6 +150,8 @@ pub struct Runner<P, C = SystemClock> {
     pacer: Mutex<Pacer>,
     events: broadcast::Sender<RunnerEvent>,
     wake: Notify,
+    /// Results whose SID was not attached to an attempt yet, with when they arrived.
+    early: Mutex<HashMap<String, (CallResult, DateTime<Utc>)>>,
 }
 
 impl<P: PlaceCall, C: Clock> Runner<P, C> {
@@ -179,6 +185,7 @@ impl<P: PlaceCall, C: Clock> Runner<P, C> {
             pacer: Mutex::new(pacer),
             events: broadcast::channel(256).0,
             wake: Notify::new(),
+            early: Mutex::new(HashMap::new()),
         })
     }
 
@@ -229,6 +236,8 @@ impl<P: PlaceCall, C: Clock> Runner<P, C> {
             CampaignState::Running => {}
             CampaignState::Done => return Ok(Step::Finished),
             CampaignState::Draft | CampaignState::Paused => {
+                // Calls placed before the pause still end; record how.
+                self.reconcile().await?;
                 self.emit(RunnerEvent::Paused);
                 return Ok(Step::Paused);
             }
@@ -245,6 +254,8 @@ impl<P: PlaceCall, C: Clock> Runner<P, C> {
                 "recovered expired leases"
             );
         }
+        // Before dialing: a completed attempt frees a concurrency slot.
+        self.reconcile().await?;
 
         let blocked_until = self.dial_what_is_due().await?;
         let progress = self.store.campaign_progress(self.campaign_id).await?;
@@ -267,14 +278,20 @@ impl<P: PlaceCall, C: Clock> Runner<P, C> {
     }
 
     /// Records a call's final result (from a status callback or answering-machine detection).
-    /// False when the SID is not one of this campaign's attempts or its result is already
-    /// known (retried callbacks).
+    /// False when the result is already known (retried callbacks), the SID belongs to another
+    /// campaign, or the SID is not attached to an attempt yet: a status callback can beat
+    /// [`Store::attach_call_sid`]. Such an early result is kept and applied by the next
+    /// [`Runner::step`] once the SID is attached (for up to one lease period).
     pub async fn on_call_result(
         &self,
         call_sid: &str,
         result: CallResult,
     ) -> Result<bool, RunError> {
         let Some(attempt) = self.store.attempt_by_call_sid(call_sid).await? else {
+            let mut early = self.lock_early();
+            if early.len() < MAX_EARLY_RESULTS || early.contains_key(call_sid) {
+                early.insert(call_sid.to_owned(), (result, self.clock.now()));
+            }
             return Ok(false);
         };
         if attempt.campaign_id != self.campaign_id {
@@ -295,6 +312,86 @@ impl<P: PlaceCall, C: Clock> Runner<P, C> {
                 result,
             });
             self.wake.notify_one();
+        }
+        Ok(done)
+    }
+
+    /// Completes attempts whose result never reached [`Runner::on_call_result`]: early results
+    /// whose SID is now attached, and dialed attempts whose call already has a final status in
+    /// the `calls` table (a callback that came while no runner was up, or before the SID was
+    /// attached). [`Runner::step`] calls this each time; returns how many attempts it completed.
+    pub async fn reconcile(&self) -> Result<u64, RunError> {
+        let mut completed = 0;
+        let now = self.clock.now();
+        let early: Vec<(String, CallResult, DateTime<Utc>)> = self
+            .lock_early()
+            .iter()
+            .map(|(sid, (r, at))| (sid.clone(), *r, *at))
+            .collect();
+        for (sid, result, arrived) in early {
+            let attempt = self.store.attempt_by_call_sid(&sid).await?;
+            let stale = (now - arrived).to_std().unwrap_or_default() > self.lease_for;
+            match attempt {
+                Some(a) => {
+                    self.lock_early().remove(&sid);
+                    if a.campaign_id == self.campaign_id
+                        && self.on_call_result(&sid, result).await?
+                    {
+                        completed += 1;
+                    }
+                }
+                // The SID is attached within a lease or never: not one of our calls.
+                None if stale => {
+                    self.lock_early().remove(&sid);
+                }
+                None => {}
+            }
+        }
+        for ended in self
+            .store
+            .ended_calls_awaiting_result(self.campaign_id)
+            .await?
+        {
+            if self.complete_ended(&ended, now).await? {
+                completed += 1;
+            }
+        }
+        if completed > 0 {
+            tracing::info!(
+                campaign = self.campaign_id,
+                completed,
+                "reconciled call results"
+            );
+        }
+        Ok(completed)
+    }
+
+    async fn complete_ended(
+        &self,
+        ended: &EndedCall,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RunError> {
+        let Some(result) = CallResult::from_twilio(&ended.status, ended.answered_by.as_deref())
+        else {
+            return Ok(false);
+        };
+        let attempt_no = u32::try_from(ended.attempt_no).unwrap_or(u32::MAX);
+        let next = next_step(result, attempt_no, &self.settings, now);
+        let done = self
+            .store
+            .complete_attempt(
+                ended.attempt_id,
+                result.as_str(),
+                next,
+                now.timestamp_millis(),
+            )
+            .await?;
+        if done {
+            self.emit(RunnerEvent::Completed {
+                contact_id: ended.contact_id,
+                attempt_id: ended.attempt_id,
+                result,
+            });
         }
         Ok(done)
     }
@@ -413,6 +510,12 @@ impl<P: PlaceCall, C: Clock> Runner<P, C> {
             reason: reason.to_owned(),
         });
         Ok(())
+    }
+
+    fn lock_early(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, (CallResult, DateTime<Utc>)>> {
+        self.early.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock_pacer(&self) -> std::sync::MutexGuard<'_, Pacer> {

@@ -135,6 +135,23 @@ async fn memory_setup(
 }
 
 #[tokio::test]
+async fn hot_contacts_dialed_first_then_warm_then_cold_on_postgres() {
+    let Some(url) = postgres_url().await else {
+        return;
+    };
+    let store = Store::connect(&url).await.unwrap();
+    let id = campaign(&store, &CampaignSettings::default()).await;
+    let clock = Arc::new(ManualClock::new(open_time()));
+    let carrier = FakeCarrier::default();
+    let runner = Runner::new(store, id, "pg", carrier.clone(), clock.clone())
+        .await
+        .unwrap();
+    let step = drive(&runner, &clock, &carrier, |_| CallResult::Answered).await;
+    assert_eq!(step, Step::Finished);
+    assert_eq!(carrier.dialed_lines(), [2, 5, 10, 3, 6, 11, 4]);
+}
+
+#[tokio::test]
 async fn hot_contacts_dialed_first_then_warm_then_cold() {
     let (_store, runner, clock, carrier) = memory_setup(CampaignSettings::default()).await;
     let step = drive(&runner, &clock, &carrier, |_| CallResult::Answered).await;
@@ -339,6 +356,37 @@ async fn carrier_refusal_counts_as_a_failed_attempt() {
     assert_eq!((p.failed, p.results.get("failed")), (7, Some(&7)));
 }
 
+/// The URL of a new, empty PostgreSQL database, or `None` (with a note) when
+/// `CALLPILOT_TEST_POSTGRES_URL` is not set (`scripts/with-postgres.sh` sets it).
+async fn postgres_url() -> Option<String> {
+    use sqlx::Connection;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let Ok(base) = std::env::var("CALLPILOT_TEST_POSTGRES_URL") else {
+        eprintln!("PostgreSQL tests skipped: CALLPILOT_TEST_POSTGRES_URL not set");
+        return None;
+    };
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let name = format!(
+        "cp_dialer_{}_{}_{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut admin = sqlx::postgres::PgConnection::connect(&base)
+        .await
+        .expect("connect to CALLPILOT_TEST_POSTGRES_URL");
+    // Digits and underscores only: safe to splice.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("create a test database");
+    let (server, _) = base.rsplit_once('/').expect("URL with a database path");
+    Some(format!("{server}/{name}"))
+}
+
 fn temp_db(name: &str) -> (std::path::PathBuf, String) {
     let dir = std::env::temp_dir().join(format!("dialer-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -349,14 +397,26 @@ fn temp_db(name: &str) -> (std::path::PathBuf, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_runners_on_one_database_never_dial_a_contact_twice() {
     let (dir, url) = temp_db("two-runners");
+    two_runners_never_dial_a_contact_twice(&url).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runners_on_postgres_never_dial_a_contact_twice() {
+    if let Some(url) = postgres_url().await {
+        two_runners_never_dial_a_contact_twice(&url).await;
+    }
+}
+
+async fn two_runners_never_dial_a_contact_twice(url: &str) {
     let settings = CampaignSettings {
         max_concurrent: 3,
         calls_per_second: 10.0,
         ..CampaignSettings::default()
     };
-    let store_a = Store::connect(&url).await.unwrap();
+    let store_a = Store::connect(url).await.unwrap();
     let id = campaign(&store_a, &settings).await;
-    let store_b = Store::connect(&url).await.unwrap();
+    let store_b = Store::connect(url).await.unwrap();
     let clock = Arc::new(ManualClock::new(open_time()));
     let carrier = FakeCarrier::default();
 
@@ -390,18 +450,29 @@ async fn two_runners_on_one_database_never_dial_a_contact_twice() {
     let mut lines = carrier.dialed_lines();
     lines.sort();
     assert_eq!(lines, [2, 3, 4, 5, 6, 10, 11]);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runner_crash_then_new_runner_dials_every_contact_exactly_once() {
     let (dir, url) = temp_db("crash");
+    crash_then_new_runner_dials_every_contact_exactly_once(&url).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runner_crash_on_postgres_then_new_runner_dials_every_contact_exactly_once() {
+    if let Some(url) = postgres_url().await {
+        crash_then_new_runner_dials_every_contact_exactly_once(&url).await;
+    }
+}
+
+async fn crash_then_new_runner_dials_every_contact_exactly_once(url: &str) {
     let settings = CampaignSettings {
         max_concurrent: 5,
         calls_per_second: 100.0,
         ..CampaignSettings::default()
     };
-    let store = Store::connect(&url).await.unwrap();
+    let store = Store::connect(url).await.unwrap();
     let id = campaign(&store, &settings).await;
     let clock = Arc::new(ManualClock::new(open_time()));
 
@@ -434,7 +505,7 @@ async fn runner_crash_then_new_runner_dials_every_contact_exactly_once() {
 
     // A new process: new connection, new runner, after the dead runner's lease ran out.
     clock.advance(Duration::from_secs(61));
-    let store2 = Store::connect(&url).await.unwrap();
+    let store2 = Store::connect(url).await.unwrap();
     let carrier = FakeCarrier {
         calls: hanging.calls.clone(),
         ..FakeCarrier::default()
@@ -449,5 +520,189 @@ async fn runner_crash_then_new_runner_dials_every_contact_exactly_once() {
     assert_eq!(&lines[..2], [2, 5]);
     lines.sort();
     assert_eq!(lines, [2, 3, 4, 5, 6, 10, 11]);
+}
+
+/// A carrier that reports each new SID, then waits to be let go before "accepting" the call:
+/// room for a status callback to arrive before the runner attaches the SID.
+#[derive(Clone)]
+struct SlowCarrier {
+    sids: tokio::sync::mpsc::UnboundedSender<String>,
+    release: Arc<Notify>,
+    placed: Arc<Mutex<u32>>,
+}
+
+impl PlaceCall for SlowCarrier {
+    async fn place(&self, _req: PlaceCallRequest) -> Result<String, DialError> {
+        let sid = {
+            let mut n = self.placed.lock().unwrap();
+            *n += 1;
+            format!("CAslow{n:026}")
+        };
+        self.sids.send(sid.clone()).unwrap();
+        self.release.notified().await;
+        Ok(sid)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn result_arriving_before_attach_completes_the_attempt() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    let settings = CampaignSettings {
+        max_concurrent: 1,
+        ..CampaignSettings::default()
+    };
+    let id = campaign(&store, &settings).await;
+    let clock = Arc::new(ManualClock::new(open_time()));
+    let (tx, mut sids) = tokio::sync::mpsc::unbounded_channel();
+    let carrier = SlowCarrier {
+        sids: tx,
+        release: Arc::new(Notify::new()),
+        placed: Arc::default(),
+    };
+    let runner = Arc::new(
+        Runner::new(store.clone(), id, "t", carrier.clone(), clock.clone())
+            .await
+            .unwrap(),
+    );
+    let stepping = tokio::spawn({
+        let runner = runner.clone();
+        async move { runner.step().await.unwrap() }
+    });
+    let sid = sids.recv().await.unwrap();
+    // The callback beats the carrier's answer: the SID is not attached to anything yet.
+    assert!(!runner.on_call_result(&sid, CallResult::Busy).await.unwrap());
+    carrier.release.notify_one();
+    assert_eq!(stepping.await.unwrap(), Step::Wait { until: None });
+    let attempt = store.attempt_by_call_sid(&sid).await.unwrap().unwrap();
+    assert_eq!(attempt.state, "dialing");
+
+    // The next step applies the kept result; only then is the slot free for the next contact.
+    clock.advance(Duration::from_secs(10));
+    let stepping = tokio::spawn({
+        let runner = runner.clone();
+        async move { runner.step().await.unwrap() }
+    });
+    let next_sid = sids.recv().await.unwrap();
+    carrier.release.notify_one();
+    stepping.await.unwrap();
+    assert_ne!(next_sid, sid);
+    let attempt = store.attempt(attempt.id).await.unwrap().unwrap();
+    assert_eq!(
+        (attempt.state.as_str(), attempt.result.as_deref()),
+        ("done", Some("busy"))
+    );
+}
+
+#[tokio::test]
+async fn status_recorded_before_attach_is_reconciled_from_the_calls_table() {
+    let (store, runner, _clock, carrier) = memory_setup(CampaignSettings {
+        max_concurrent: 1,
+        ..CampaignSettings::default()
+    })
+    .await;
+    runner.step().await.unwrap();
+    let (sid, _) = carrier.take_unanswered().remove(0);
+    // The server recorded the final callback but no runner was told (it came too early).
+    store
+        .set_answered_by(&sid, "machine_end_beep")
+        .await
+        .unwrap();
+    store
+        .record_status(&final_status(&sid, "completed"))
+        .await
+        .unwrap();
+    assert_eq!(runner.reconcile().await.unwrap(), 1);
+    let attempt = store.attempt_by_call_sid(&sid).await.unwrap().unwrap();
+    assert_eq!(attempt.result.as_deref(), Some("voicemail"));
+    // Reconciling again finds nothing left to do.
+    assert_eq!(runner.reconcile().await.unwrap(), 0);
+}
+
+fn final_status(sid: &str, status: &str) -> store::StatusUpdate {
+    store::StatusUpdate {
+        call_sid: sid.to_owned(),
+        status: status.to_owned(),
+        rank: 9,
+        sequence_number: Some(3),
+        event_timestamp: None,
+    }
+}
+
+#[tokio::test]
+async fn callbacks_recorded_while_no_runner_was_up_complete_attempts_on_restart() {
+    let (dir, url) = temp_db("callbacks-while-down");
+    callbacks_while_down_complete_attempts_on_restart(&url).await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn callbacks_recorded_while_no_runner_was_up_on_postgres_complete_attempts_on_restart() {
+    if let Some(url) = postgres_url().await {
+        callbacks_while_down_complete_attempts_on_restart(&url).await;
+    }
+}
+
+async fn callbacks_while_down_complete_attempts_on_restart(url: &str) {
+    let settings = CampaignSettings {
+        max_concurrent: 2,
+        calls_per_second: 100.0,
+        // A voicemail is then final, so any second dial of line 5 would be a double dial.
+        voicemail: dialer::VoicemailAction::LeaveMessage,
+        ..CampaignSettings::default()
+    };
+    let store = Store::connect(url).await.unwrap();
+    let id = campaign(&store, &settings).await;
+    let clock = Arc::new(ManualClock::new(open_time()));
+    let carrier = FakeCarrier::default();
+    let first = Runner::new(store.clone(), id, "first", carrier.clone(), clock.clone())
+        .await
+        .unwrap();
+    first.step().await.unwrap();
+    clock.advance(Duration::from_secs(1));
+    first.step().await.unwrap();
+    drop(first);
+    assert_eq!(carrier.dialed_lines(), [2, 5]);
+
+    // The runner is gone; the server keeps recording the calls' final callbacks.
+    let calls = carrier.take_unanswered();
+    store
+        .record_status(&final_status(&calls[0].0, "completed"))
+        .await
+        .unwrap();
+    store
+        .set_answered_by(&calls[1].0, "machine_start")
+        .await
+        .unwrap();
+    store
+        .record_status(&final_status(&calls[1].0, "completed"))
+        .await
+        .unwrap();
+    drop(store);
+
+    clock.advance(Duration::from_secs(600));
+    let store = Store::connect(url).await.unwrap();
+    let second = Runner::new(store.clone(), id, "second", carrier.clone(), clock.clone())
+        .await
+        .unwrap();
+    let step = drive(&second, &clock, &carrier, |_| CallResult::Answered).await;
+    assert_eq!(step, Step::Finished);
+    let mut lines = carrier.dialed_lines();
+    assert_eq!(&lines[..2], [2, 5]);
+    lines.sort();
+    assert_eq!(lines, [2, 3, 4, 5, 6, 10, 11], "a contact was dialed twice");
+    let results: Vec<_> = [&calls[0].0, &calls[1].0]
+        .into_iter()
+        .map(|sid| async {
+            let a = store.attempt_by_call_sid(sid).await.unwrap().unwrap();
+            a.result
+        })
+        .collect();
+    let mut got = Vec::new();
+    for r in results {
+        got.push(r.await);
+    }
+    assert_eq!(
+        got,
+        [Some("answered".to_owned()), Some("voicemail".to_owned())]
+    );
 }

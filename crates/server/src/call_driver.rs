@@ -25,6 +25,7 @@ use crate::brain_session::{lookup_contact, Answer, BrainSession, LlmStep};
 use crate::call_record::{CallRecorder, StoreOp};
 use crate::call_speech::{CallSpeech, SttChoice};
 use crate::live_transcription::{LiveNote, LiveTranscription};
+use crate::recording::CallRecording;
 use crate::speak_stream::{Sentence, SpeakNote, SpeakStream};
 use crate::web_talk::browser;
 use crate::AppState;
@@ -227,6 +228,7 @@ pub(crate) async fn drive(mut driver: Driver, socket: (WsSink, WsStream), call_s
         speak.close();
     }
     driver.abort_jobs();
+    driver.save_recording(&call_sid);
     if ended_by != "agent" {
         // The caller left before the stream ended on our side: no transfer will be asked for.
         let _ = driver.state.take_transfer(&call_sid);
@@ -248,6 +250,8 @@ pub(crate) struct Driver {
     jobs_tx: Option<mpsc::UnboundedSender<JobDone>>,
     /// An answering machine took the call: say the voicemail message, then hang up.
     voicemail: bool,
+    /// Both sides of the call, when recording is on.
+    recording: Option<CallRecording>,
     /// This call's speech providers.
     speech: CallSpeech,
     /// The Aura websocket of this call, when the voice is Deepgram.
@@ -297,6 +301,10 @@ impl Driver {
             // silent (an outage, or speech it could not hear).
             config.end_of_turn_silence = config.end_of_turn_silence.max(PROVIDER_SAFETY_SILENCE);
         }
+        let recording = state
+            .recordings_dir
+            .as_ref()
+            .map(|_| CallRecording::new(now));
         let brain = BrainSession::new(state.clone(), agent, recorder, call_sid, contact);
         Driver {
             state,
@@ -307,6 +315,7 @@ impl Driver {
             jobs: HashMap::new(),
             jobs_tx: None,
             hangup_requested: false,
+            recording,
             voicemail,
             speech,
             live: None,
@@ -397,6 +406,9 @@ impl Driver {
     /// Feeds one input and carries out every output it causes (outputs may cause more inputs,
     /// e.g. the brain answering synchronously).
     fn feed(&mut self, input: Input, now: Instant) {
+        if let (Some(r), Input::CallerAudio(frame)) = (&mut self.recording, &input) {
+            r.caller(frame, now);
+        }
         let mut pending = vec![input];
         while let Some(input) = pending.pop() {
             self.conversation.handle(input, now);
@@ -413,6 +425,9 @@ impl Driver {
     fn dispatch(&mut self, out: Output, follow_ups: &mut Vec<Input>) {
         match out {
             Output::SendAudio(frame) => {
+                if let Some(r) = &mut self.recording {
+                    r.agent(&frame, Instant::now());
+                }
                 let msg = match &self.transport {
                     Transport::Twilio { stream_sid } => {
                         let payload = media_stream::encode_payload(&frame.to_mulaw());
@@ -758,6 +773,30 @@ impl Driver {
             Some(LlmStep::Done { end_call }) => self.feed(Input::ReplyDone { turn, end_call }, now),
             None => {}
         }
+    }
+
+    /// Writes the call's recording (if on) and notes it in the call's events.
+    fn save_recording(&mut self, call_sid: &str) {
+        let (Some(r), Some(dir)) = (self.recording.take(), self.state.recordings_dir.clone())
+        else {
+            return;
+        };
+        let call_sid = call_sid.to_owned();
+        let recorder = self.brain.recorder.clone();
+        // Mixing and writing minutes of audio is blocking work: off the call's task.
+        tokio::task::spawn_blocking(move || match r.save(&dir, &call_sid) {
+            Ok((path, seconds)) => recorder.send(StoreOp::Event {
+                kind: "recording".into(),
+                data: serde_json::json!({ "file": path.display().to_string(), "seconds": seconds }),
+            }),
+            Err(e) => {
+                tracing::error!(error = %e, %call_sid, "could not save the recording");
+                recorder.send(StoreOp::Event {
+                    kind: "recording_failed".into(),
+                    data: serde_json::json!({ "error": e.to_string() }),
+                });
+            }
+        });
     }
 
     fn abort_jobs(&mut self) {

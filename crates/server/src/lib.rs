@@ -16,6 +16,7 @@ mod gather;
 mod live_transcription;
 mod media_stream;
 mod outbound_api;
+mod recording;
 mod relay;
 pub mod routes;
 mod signature_check;

@@ -104,6 +104,7 @@ pub fn table() -> Vec<RouteSpec> {
         route(Method::GET, "/web/talk/ws", User, get(web_talk::upgrade)),
     ];
     t.extend(outbound_api::routes());
+    t.extend(crate::recording::routes());
     t
 }
 

@@ -30,6 +30,8 @@ pub struct AppState {
     pub(crate) dialing_clock: Arc<std::sync::OnceLock<Arc<dyn dialer::Clock>>>,
     /// Bearer token of `/api/v1` (closed when unset).
     pub(crate) api_token: Option<Arc<str>>,
+    /// Where call recordings go (recording is off when unset).
+    pub(crate) recordings_dir: Option<Arc<std::path::PathBuf>>,
 }
 
 impl AppState {
@@ -53,7 +55,14 @@ impl AppState {
             campaign_runners: Default::default(),
             dialing_clock: Arc::default(),
             api_token: None,
+            recordings_dir: None,
         }
+    }
+
+    /// Records every call (both sides, mixed) as a WAV in `dir`.
+    pub fn with_recordings(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.recordings_dir = Some(Arc::new(dir.into()));
+        self
     }
 
     /// Opens `/api/v1` to requests bearing `token`.

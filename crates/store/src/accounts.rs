@@ -213,7 +213,10 @@ impl Store {
     }
 
     /// The unrevoked key with this prefix (the caller compares the digest).
-    pub async fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+    pub async fn api_key_by_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
         let row = sqlx::query("SELECT * FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL")
             .bind(prefix)
             .fetch_optional(&self.pool)
@@ -247,14 +250,13 @@ impl Store {
     }
 
     pub async fn revoke_api_key(&self, id: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-        )
-        .bind(now_ms())
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .map_err(StoreError::query("revoke_api_key"))?;
+        let done =
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now_ms())
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::query("revoke_api_key"))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -284,15 +286,17 @@ impl Store {
     }
 
     /// The newest audit entries first.
-    pub async fn audit_log(&self, limit: i64, before_id: Option<i64>) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM audit_log WHERE id < $1 ORDER BY id DESC LIMIT $2",
-        )
-        .bind(before_id.unwrap_or(i64::MAX))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::query("audit_log"))?;
+    pub async fn audit_log(
+        &self,
+        limit: i64,
+        before_id: Option<i64>,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit_log WHERE id < $1 ORDER BY id DESC LIMIT $2")
+            .bind(before_id.unwrap_or(i64::MAX))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::query("audit_log"))?;
         rows.iter()
             .map(|r| {
                 let detail: String = r.try_get("detail")?;

@@ -56,7 +56,7 @@ impl Store {
         let rows: Vec<(String, Option<String>, i64, Option<i64>)> = sqlx::query_as(
             "SELECT state, last_result, COUNT(*),
                     MIN(CASE WHEN state = 'pending' THEN next_attempt_at END)
-             FROM campaign_contacts WHERE campaign_id = ?
+             FROM campaign_contacts WHERE campaign_id = $1
              GROUP BY state, last_result",
         )
         .bind(campaign_id)
@@ -99,7 +99,7 @@ impl Store {
                        AND calls.outcome IS NOT NULL
                      ORDER BY a.attempt_no DESC, a.id DESC LIMIT 1) AS outcome
              FROM campaign_contacts cc JOIN contacts c ON c.id = cc.contact_id
-             WHERE cc.campaign_id = ?
+             WHERE cc.campaign_id = $1
              ORDER BY cc.tier, c.created_at, c.id",
         )
         .bind(campaign_id)

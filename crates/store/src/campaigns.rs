@@ -7,15 +7,17 @@
 //! back to `pending` by lease recovery, only by its result ([`Store::complete_attempt`]).
 //!
 //! Times are unix epoch milliseconds and are passed in (`now`) so the dialer can run on a manual
-//! clock. The SQL is plain; the only SQLite-specific piece is `BEGIN IMMEDIATE`, which takes the
-//! write lock up front (a PostgreSQL port would use `SELECT … FOR UPDATE SKIP LOCKED` instead).
+//! clock. The SQL is shared by both databases except for locking: SQLite serialises writers with
+//! `BEGIN IMMEDIATE` (one write lock up front), while PostgreSQL picks the next contact with
+//! `SELECT … FOR UPDATE SKIP LOCKED`, so workers in several processes lease different contacts
+//! at the same time instead of queueing behind one another.
 
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use crate::error::StoreError;
-use crate::store::{now_ms, Store};
+use crate::store::{now_ms, Backend, Store};
 
 /// Lifecycle of a campaign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,9 +121,7 @@ pub struct RecoveredLeases {
     pub still_dialing: u64,
 }
 
-const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
-
-fn campaign_from_row(row: &SqliteRow) -> Result<CampaignRecord, StoreError> {
+fn campaign_from_row(row: &AnyRow) -> Result<CampaignRecord, StoreError> {
     let op = StoreError::query;
     let state: String = row.try_get("state").map_err(op("campaign row"))?;
     let settings: String = row.try_get("settings").map_err(op("campaign row"))?;
@@ -144,7 +144,19 @@ macro_rules! attempt_columns {
     };
 }
 
-fn attempt_from_row(row: &SqliteRow) -> Result<AttemptRecord, sqlx::Error> {
+/// An attempt with what its call row needs (number, agent).
+macro_rules! attempt_for_attach {
+    () => {
+        "SELECT a.campaign_id, a.contact_id, a.state, c.phone, k.agent
+         FROM call_attempts a
+         JOIN contacts c ON c.id = a.contact_id
+         JOIN campaigns k ON k.id = a.campaign_id
+         WHERE a.id = $1"
+    };
+}
+const ATTEMPT_FOR_ATTACH: &str = attempt_for_attach!();
+
+fn attempt_from_row(row: &AnyRow) -> Result<AttemptRecord, sqlx::Error> {
     Ok(AttemptRecord {
         id: row.try_get("id")?,
         campaign_id: row.try_get("campaign_id")?,
@@ -169,7 +181,7 @@ impl Store {
         let now = now_ms();
         sqlx::query_scalar::<_, i64>(
             "INSERT INTO campaigns (name, agent, state, settings, created_at, updated_at)
-             VALUES (?, ?, 'draft', ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, 'draft', $3, $4, $5) RETURNING id",
         )
         .bind(name)
         .bind(agent)
@@ -185,7 +197,7 @@ impl Store {
     pub async fn campaign(&self, id: i64) -> Result<Option<CampaignRecord>, StoreError> {
         let row = sqlx::query(
             "SELECT id, name, agent, state, settings, created_at, updated_at
-             FROM campaigns WHERE id = ?",
+             FROM campaigns WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -212,7 +224,7 @@ impl Store {
         id: i64,
         state: CampaignState,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE campaigns SET state = ?, updated_at = ? WHERE id = ?")
+        let done = sqlx::query("UPDATE campaigns SET state = $1, updated_at = $2 WHERE id = $3")
             .bind(state.as_str())
             .bind(now_ms())
             .bind(id)
@@ -231,19 +243,15 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let op = "add_campaign_contacts";
         let now = now_ms();
-        let mut tx = self
-            .pool
-            .begin_with(BEGIN_WRITE)
-            .await
-            .map_err(StoreError::query(op))?;
+        let mut tx = self.begin_write().await.map_err(StoreError::query(op))?;
         let mut added = 0;
         for id in contact_ids {
             let done = sqlx::query(
                 "INSERT INTO campaign_contacts (campaign_id, contact_id, tier, state, updated_at)
-                 SELECT ?, id,
+                 SELECT $1, id,
                         CASE lower(status) WHEN 'hot' THEN 0 WHEN 'warm' THEN 1 ELSE 2 END,
-                        'pending', ?
-                 FROM contacts WHERE id = ?
+                        'pending', $2
+                 FROM contacts WHERE id = $3
                  ON CONFLICT (campaign_id, contact_id) DO NOTHING",
             )
             .bind(campaign_id)
@@ -270,16 +278,15 @@ impl Store {
         order: ContactOrder,
     ) -> Result<Option<Lease>, StoreError> {
         let op = "lease_next";
-        // The write lock is taken before the read, so no other worker can pick the same row
-        // between our SELECT and UPDATE.
-        let mut tx = self
-            .pool
-            .begin_with(BEGIN_WRITE)
-            .await
-            .map_err(StoreError::query(op))?;
-        let select = match order {
-            ContactOrder::OldestFirst => NEXT_DUE_OLDEST,
-            ContactOrder::NewestFirst => NEXT_DUE_NEWEST,
+        // SQLite: the write lock is taken before the read, so no other worker can pick the same
+        // row between our SELECT and UPDATE. PostgreSQL: the SELECT locks the row it returns and
+        // skips rows other workers hold, so they never wait for or get the same contact.
+        let mut tx = self.begin_write().await.map_err(StoreError::query(op))?;
+        let select = match (self.backend(), order) {
+            (Backend::Sqlite, ContactOrder::OldestFirst) => NEXT_DUE_OLDEST,
+            (Backend::Sqlite, ContactOrder::NewestFirst) => NEXT_DUE_NEWEST,
+            (Backend::Postgres, ContactOrder::OldestFirst) => NEXT_DUE_OLDEST_PG,
+            (Backend::Postgres, ContactOrder::NewestFirst) => NEXT_DUE_NEWEST_PG,
         };
         let lease = loop {
             let Some(row) = sqlx::query(select)
@@ -304,7 +311,7 @@ impl Store {
             let attempt_id = sqlx::query_scalar::<_, i64>(
                 "INSERT INTO call_attempts
                      (campaign_id, contact_id, attempt_no, state, created_at, updated_at)
-                 VALUES (?, ?, ?, 'leased', ?, ?) RETURNING id",
+                 VALUES ($1, $2, $3, 'leased', $4, $5) RETURNING id",
             )
             .bind(campaign_id)
             .bind(contact_id)
@@ -316,9 +323,9 @@ impl Store {
             .map_err(StoreError::query(op))?;
             sqlx::query(
                 "UPDATE campaign_contacts
-                 SET state = 'leased', attempts = ?, lease_owner = ?, lease_expires_at = ?,
-                     attempt_id = ?, updated_at = ?
-                 WHERE campaign_id = ? AND contact_id = ? AND state = 'pending'",
+                 SET state = 'leased', attempts = $1, lease_owner = $2, lease_expires_at = $3,
+                     attempt_id = $4, updated_at = $5
+                 WHERE campaign_id = $6 AND contact_id = $7 AND state = 'pending'",
             )
             .bind(attempt_no)
             .bind(owner)
@@ -357,11 +364,7 @@ impl Store {
         now: i64,
     ) -> Result<bool, StoreError> {
         let op = "release_lease";
-        let mut tx = self
-            .pool
-            .begin_with(BEGIN_WRITE)
-            .await
-            .map_err(StoreError::query(op))?;
+        let mut tx = self.begin_write().await.map_err(StoreError::query(op))?;
         let released = abandon_attempt(&mut tx, attempt_id, next_attempt_at, reason, now).await?;
         tx.commit().await.map_err(StoreError::query(op))?;
         Ok(released)
@@ -378,22 +381,18 @@ impl Store {
         now: i64,
     ) -> Result<bool, StoreError> {
         let op = "attach_call_sid";
-        let mut tx = self
-            .pool
-            .begin_with(BEGIN_WRITE)
+        let mut tx = self.begin_write().await.map_err(StoreError::query(op))?;
+        // PostgreSQL: lock the attempt so lease recovery cannot abandon it between this read and
+        // the update below (SQLite already holds the write lock).
+        let select = match self.backend() {
+            Backend::Sqlite => ATTEMPT_FOR_ATTACH,
+            Backend::Postgres => concat!(attempt_for_attach!(), " FOR UPDATE OF a"),
+        };
+        let row = sqlx::query(select)
+            .bind(attempt_id)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(StoreError::query(op))?;
-        let row = sqlx::query(
-            "SELECT a.campaign_id, a.contact_id, a.state, c.phone, k.agent
-             FROM call_attempts a
-             JOIN contacts c ON c.id = a.contact_id
-             JOIN campaigns k ON k.id = a.campaign_id
-             WHERE a.id = ?",
-        )
-        .bind(attempt_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(StoreError::query(op))?;
         let Some(row) = row else {
             return Ok(false);
         };
@@ -405,8 +404,8 @@ impl Store {
         let held = get("state")?.as_deref() == Some("leased");
         let new_state = if held { "dialing" } else { "abandoned" };
         sqlx::query(
-            "UPDATE call_attempts SET call_sid = ?, state = ?, updated_at = ?
-             WHERE id = ? AND state IN ('leased', 'abandoned')",
+            "UPDATE call_attempts SET call_sid = $1, state = $2, updated_at = $3
+             WHERE id = $4 AND state IN ('leased', 'abandoned')",
         )
         .bind(call_sid)
         .bind(new_state)
@@ -417,8 +416,8 @@ impl Store {
         .map_err(StoreError::query(op))?;
         if held {
             sqlx::query(
-                "UPDATE campaign_contacts SET state = 'dialing', updated_at = ?
-                 WHERE campaign_id = ? AND contact_id = ? AND attempt_id = ?",
+                "UPDATE campaign_contacts SET state = 'dialing', updated_at = $1
+                 WHERE campaign_id = $2 AND contact_id = $3 AND attempt_id = $4",
             )
             .bind(now)
             .bind(campaign_id)
@@ -431,7 +430,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO calls (call_sid, direction, to_number, agent, contact_id, campaign_id,
                                 attempt_id, created_at)
-             VALUES (?, 'outbound-api', ?, ?, ?, ?, ?, ?)
+             VALUES ($1, 'outbound-api', $2, $3, $4, $5, $6, $7)
              ON CONFLICT (call_sid) DO UPDATE SET
                  campaign_id = excluded.campaign_id,
                  attempt_id  = excluded.attempt_id,
@@ -465,14 +464,10 @@ impl Store {
         now: i64,
     ) -> Result<bool, StoreError> {
         let op = "complete_attempt";
-        let mut tx = self
-            .pool
-            .begin_with(BEGIN_WRITE)
-            .await
-            .map_err(StoreError::query(op))?;
+        let mut tx = self.begin_write().await.map_err(StoreError::query(op))?;
         let done = sqlx::query(
-            "UPDATE call_attempts SET state = 'done', result = ?, updated_at = ?
-             WHERE id = ? AND state IN ('leased', 'dialing')",
+            "UPDATE call_attempts SET state = 'done', result = $1, updated_at = $2
+             WHERE id = $3 AND state IN ('leased', 'dialing')",
         )
         .bind(result)
         .bind(now)
@@ -490,9 +485,9 @@ impl Store {
         };
         sqlx::query(
             "UPDATE campaign_contacts
-             SET state = ?, next_attempt_at = COALESCE(?, next_attempt_at), last_result = ?,
-                 lease_owner = NULL, lease_expires_at = NULL, attempt_id = NULL, updated_at = ?
-             WHERE attempt_id = ?",
+             SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), last_result = $3,
+                 lease_owner = NULL, lease_expires_at = NULL, attempt_id = NULL, updated_at = $4
+             WHERE attempt_id = $5",
         )
         .bind(state)
         .bind(next_at)
@@ -515,15 +510,11 @@ impl Store {
         now: i64,
     ) -> Result<RecoveredLeases, StoreError> {
         let op = "recover_expired_leases";
-        let mut tx = self
-            .pool
-            .begin_with(BEGIN_WRITE)
-            .await
-            .map_err(StoreError::query(op))?;
+        let mut tx = self.begin_write().await.map_err(StoreError::query(op))?;
         let expired: Vec<(i64, String)> = sqlx::query_as(
             "SELECT cc.attempt_id, cc.state FROM campaign_contacts cc
-             WHERE cc.campaign_id = ? AND cc.state IN ('leased', 'dialing')
-               AND cc.lease_expires_at <= ? AND cc.attempt_id IS NOT NULL",
+             WHERE cc.campaign_id = $1 AND cc.state IN ('leased', 'dialing')
+               AND cc.lease_expires_at <= $2 AND cc.attempt_id IS NOT NULL",
         )
         .bind(campaign_id)
         .bind(now)
@@ -550,7 +541,7 @@ impl Store {
         let row = sqlx::query(concat!(
             "SELECT ",
             attempt_columns!(),
-            " FROM call_attempts WHERE call_sid = ?"
+            " FROM call_attempts WHERE call_sid = $1"
         ))
         .bind(call_sid)
         .fetch_optional(&self.pool)
@@ -567,7 +558,7 @@ impl Store {
         let row = sqlx::query(concat!(
             "SELECT ",
             attempt_columns!(),
-            " FROM call_attempts WHERE id = ?"
+            " FROM call_attempts WHERE id = $1"
         ))
         .bind(attempt_id)
         .fetch_optional(&self.pool)
@@ -587,7 +578,7 @@ impl Store {
         let rows = sqlx::query(concat!(
             "SELECT ",
             attempt_columns!(),
-            " FROM call_attempts WHERE campaign_id = ? ORDER BY id"
+            " FROM call_attempts WHERE campaign_id = $1 ORDER BY id"
         ))
         .bind(campaign_id)
         .fetch_all(&self.pool)
@@ -603,7 +594,7 @@ impl Store {
     pub async fn active_attempts(&self, campaign_id: i64) -> Result<i64, StoreError> {
         sqlx::query_scalar(
             "SELECT COUNT(*) FROM call_attempts
-             WHERE campaign_id = ? AND state IN ('leased', 'dialing')",
+             WHERE campaign_id = $1 AND state IN ('leased', 'dialing')",
         )
         .bind(campaign_id)
         .fetch_one(&self.pool)
@@ -621,7 +612,7 @@ macro_rules! next_due {
              FROM campaign_contacts cc
              JOIN contacts c ON c.id = cc.contact_id
              LEFT JOIN do_not_call d ON d.phone = c.phone
-             WHERE cc.campaign_id = ? AND cc.state = 'pending' AND cc.next_attempt_at <= ?
+             WHERE cc.campaign_id = $1 AND cc.state = 'pending' AND cc.next_attempt_at <= $2
              ORDER BY cc.tier, c.created_at ",
             $dir,
             ", c.id ",
@@ -632,17 +623,21 @@ macro_rules! next_due {
 }
 const NEXT_DUE_OLDEST: &str = next_due!("ASC");
 const NEXT_DUE_NEWEST: &str = next_due!("DESC");
+// `OF cc`: lock only the campaign row (the contact and do-not-call rows are only read, and the
+// do-not-call side of the outer join cannot be locked).
+const NEXT_DUE_OLDEST_PG: &str = concat!(next_due!("ASC"), " FOR UPDATE OF cc SKIP LOCKED");
+const NEXT_DUE_NEWEST_PG: &str = concat!(next_due!("DESC"), " FOR UPDATE OF cc SKIP LOCKED");
 
 async fn skip_contact(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     campaign_id: i64,
     contact_id: i64,
     reason: &str,
     now: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE campaign_contacts SET state = 'skipped', last_result = ?, updated_at = ?
-         WHERE campaign_id = ? AND contact_id = ?",
+        "UPDATE campaign_contacts SET state = 'skipped', last_result = $1, updated_at = $2
+         WHERE campaign_id = $3 AND contact_id = $4",
     )
     .bind(reason)
     .bind(now)
@@ -657,7 +652,7 @@ async fn skip_contact(
 /// Marks a still-leased (never dialed) attempt abandoned and puts its contact back to pending,
 /// un-counting the attempt. False if the attempt was not leased any more.
 async fn abandon_attempt(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     attempt_id: i64,
     next_attempt_at: i64,
     reason: &str,
@@ -665,8 +660,8 @@ async fn abandon_attempt(
 ) -> Result<bool, StoreError> {
     let op = "abandon_attempt";
     let done = sqlx::query(
-        "UPDATE call_attempts SET state = 'abandoned', result = ?, updated_at = ?
-         WHERE id = ? AND state = 'leased'",
+        "UPDATE call_attempts SET state = 'abandoned', result = $1, updated_at = $2
+         WHERE id = $3 AND state = 'leased'",
     )
     .bind(reason)
     .bind(now)
@@ -679,9 +674,9 @@ async fn abandon_attempt(
     }
     sqlx::query(
         "UPDATE campaign_contacts
-         SET state = 'pending', attempts = attempts - 1, next_attempt_at = ?, last_result = ?,
-             lease_owner = NULL, lease_expires_at = NULL, attempt_id = NULL, updated_at = ?
-         WHERE attempt_id = ?",
+         SET state = 'pending', attempts = attempts - 1, next_attempt_at = $1, last_result = $2,
+             lease_owner = NULL, lease_expires_at = NULL, attempt_id = NULL, updated_at = $3
+         WHERE attempt_id = $4",
     )
     .bind(next_attempt_at)
     .bind(reason)

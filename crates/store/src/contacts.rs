@@ -54,7 +54,7 @@ macro_rules! contact_columns {
     };
 }
 
-fn contact_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ContactRecord, StoreError> {
+fn contact_from_row(row: &sqlx::any::AnyRow) -> Result<ContactRecord, StoreError> {
     let fields: String = row
         .try_get("fields")
         .map_err(StoreError::query("contact row"))?;
@@ -102,7 +102,7 @@ impl Store {
         let fields = serde_json::to_string(&c.fields).unwrap_or_else(|_| "{}".into());
         sqlx::query_scalar::<_, i64>(
             "INSERT INTO contacts (phone, first_name, last_name, company, email, status, timezone, fields, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (phone) DO UPDATE SET
                  first_name = COALESCE(excluded.first_name, contacts.first_name),
                  last_name  = COALESCE(excluded.last_name,  contacts.last_name),
@@ -134,7 +134,7 @@ impl Store {
         let row = sqlx::query(concat!(
             "SELECT ",
             contact_columns!(),
-            " FROM contacts WHERE phone = ?"
+            " FROM contacts WHERE phone = $1"
         ))
         .bind(phone)
         .fetch_optional(&self.pool)
@@ -148,7 +148,7 @@ impl Store {
         let row = sqlx::query(concat!(
             "SELECT ",
             contact_columns!(),
-            " FROM contacts WHERE id = ?"
+            " FROM contacts WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
@@ -166,7 +166,7 @@ impl Store {
         call_sid: Option<&str>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO do_not_call (phone, reason, source, call_sid, created_at) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO do_not_call (phone, reason, source, call_sid, created_at) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (phone) DO NOTHING",
         )
         .bind(phone)
@@ -182,7 +182,7 @@ impl Store {
 
     /// Whether a number must never be dialed.
     pub async fn is_do_not_call(&self, phone: &str) -> Result<bool, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM do_not_call WHERE phone = ?")
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM do_not_call WHERE phone = $1")
             .bind(phone)
             .fetch_one(&self.pool)
             .await
@@ -221,7 +221,7 @@ impl Store {
         call_sid: &str,
         contact_id: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE calls SET contact_id = ? WHERE call_sid = ?")
+        sqlx::query("UPDATE calls SET contact_id = $1 WHERE call_sid = $2")
             .bind(contact_id)
             .bind(call_sid)
             .execute(&self.pool)
@@ -237,7 +237,7 @@ impl Store {
         outcome: &str,
         detail: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE calls SET outcome = ?, outcome_detail = ? WHERE call_sid = ?")
+        sqlx::query("UPDATE calls SET outcome = $1, outcome_detail = $2 WHERE call_sid = $3")
             .bind(outcome)
             .bind(detail.to_string())
             .bind(call_sid)

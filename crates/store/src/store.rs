@@ -1,11 +1,17 @@
-//! `Store`: the SQLite-backed repository for calls, their status history, turns and events.
+//! `Store`: the repository for calls, their status history, turns and events, on SQLite or
+//! PostgreSQL through sqlx's `Any` driver.
+//!
+//! The SQL is written once for both: `$1, $2 …` placeholders, `INSERT … ON CONFLICT … RETURNING`,
+//! integers as BIGINT and flags as integers (the `Any` driver decodes a SQLite integer as an
+//! integer, never as a boolean). The few places that must differ ask [`Store::backend`].
 
 use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::Once;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Any, AnyConnection, AnyPool, ConnectOptions, Connection, Row, Transaction};
 
 use crate::error::StoreError;
 use crate::records::{
@@ -26,68 +32,65 @@ const ANSWERED_STATUSES: &[&str] = &["in-progress", "answered"];
 /// Twilio statuses meaning "the call is over": they stamp `ended_at`.
 const ENDED_STATUSES: &[&str] = &["completed", "busy", "failed", "no-answer", "canceled"];
 
-/// How long a writer waits for another writer's lock before failing. Several tasks write the
-/// same file (webhooks, media streams), and SQLite allows one writer at a time.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections to a PostgreSQL server: several callpilot processes may share it, so keep each
+/// one's share modest.
+const PG_MAX_CONNECTIONS: u32 = 10;
+
+/// The database behind a [`Store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
 
 /// Handle to the call database. Cheap to clone (the pool is shared).
 #[derive(Debug, Clone)]
 pub struct Store {
-    pub(crate) pool: SqlitePool,
+    pub(crate) pool: AnyPool,
+    backend: Backend,
 }
 
 impl Store {
-    /// Opens (creating if missing) the database at `url`, e.g. `sqlite://./data/callpilot.db`
-    /// or `sqlite::memory:`, and brings its schema up to date. File databases use WAL so
-    /// readers (dashboard) never block the writers (live calls).
+    /// Opens the database at `url` and brings its schema up to date:
+    /// - `sqlite://./data/callpilot.db` (created if missing, WAL so the dashboard's reads never
+    ///   block live calls' writes) or `sqlite::memory:`;
+    /// - `postgres://user:pass@host:port/db` (the database must exist; several callpilot
+    ///   processes may share it).
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        // sqlx reads any string as a file name, so `postgres://…` would silently become a
-        // SQLite file called `postgres:`; insist on the scheme instead.
-        if !url.starts_with("sqlite:") {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let (backend, pool) = if url.starts_with("sqlite:") {
+            (Backend::Sqlite, connect_sqlite(url).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, connect_postgres(url).await?)
+        } else {
+            // sqlx would read any other string as a SQLite file name (`mysql:` becoming a file
+            // called `mysql:`); insist on a known scheme instead.
             return Err(StoreError::UnsupportedUrl {
                 url: url.to_owned(),
             });
+        };
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations_pg").run(&pool).await?,
         }
-        let invalid = |source| StoreError::InvalidUrl {
-            url: url.to_owned(),
-            source,
-        };
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(invalid)?
-            .create_if_missing(true)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+        tracing::debug!(?backend, "store connected and migrated");
+        Ok(Store { pool, backend })
+    }
 
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let pool_options = if in_memory {
-            // An in-memory database lives only as long as a connection to it, and shared-cache
-            // connections lock whole tables: keep exactly one connection, forever.
-            SqlitePoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-        } else {
-            create_parent_dir(options.get_filename())?;
-            SqlitePoolOptions::new().max_connections(8)
-        };
-        let options = if in_memory {
-            options
-        } else {
-            options.journal_mode(SqliteJournalMode::Wal)
-        };
+    /// Which database this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
 
-        let pool =
-            pool_options
-                .connect_with(options)
-                .await
-                .map_err(|source| StoreError::Connect {
-                    url: url.to_owned(),
-                    source,
-                })?;
-        sqlx::migrate!().run(&pool).await?;
-        tracing::debug!(url, "store connected and migrated");
-        Ok(Store { pool })
+    /// Starts a transaction that will write. SQLite takes its one write lock up front
+    /// (`BEGIN IMMEDIATE`), so a read-then-write cannot be overtaken by another writer and fail
+    /// with "database is locked" at its first write; PostgreSQL locks rows as it goes.
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
     }
 
     /// Records a call, idempotently by `call_sid`, and returns its row id. On an existing row it
@@ -96,7 +99,7 @@ impl Store {
     pub async fn upsert_call(&self, c: &NewCall) -> Result<i64, StoreError> {
         let id = sqlx::query_scalar::<_, i64>(
             "INSERT INTO calls (call_sid, account_sid, direction, from_number, to_number, agent, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (call_sid) DO UPDATE SET
                  account_sid = COALESCE(calls.account_sid, excluded.account_sid),
                  direction   = COALESCE(calls.direction,   excluded.direction),
@@ -123,7 +126,7 @@ impl Store {
         let op = "set_stream_sid";
         let mut tx = self.pool.begin().await.map_err(StoreError::query(op))?;
         let id = ensure_call(&mut tx, call_sid, op).await?;
-        sqlx::query("UPDATE calls SET stream_sid = ? WHERE id = ?")
+        sqlx::query("UPDATE calls SET stream_sid = $1 WHERE id = $2")
             .bind(stream_sid)
             .bind(id)
             .execute(&mut *tx)
@@ -147,7 +150,7 @@ impl Store {
 
         let inserted = sqlx::query(
             "INSERT INTO call_status_events (call_sid, status, sequence_number, event_timestamp, received_at)
-             VALUES (?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT DO NOTHING",
         )
         .bind(&u.call_sid)
@@ -166,8 +169,8 @@ impl Store {
         }
 
         let applied = sqlx::query(
-            "UPDATE calls SET status = ?, status_rank = ?
-             WHERE id = ? AND (status_rank IS NULL OR status_rank < ?)",
+            "UPDATE calls SET status = $1, status_rank = $2
+             WHERE id = $3 AND (status_rank IS NULL OR status_rank < $4)",
         )
         .bind(&u.status)
         .bind(u.rank)
@@ -185,9 +188,9 @@ impl Store {
             .and_then(parse_rfc2822_ms)
             .unwrap_or(received_at);
         let stamp = if ANSWERED_STATUSES.contains(&u.status.as_str()) {
-            Some("UPDATE calls SET answered_at = COALESCE(answered_at, ?) WHERE id = ?")
+            Some("UPDATE calls SET answered_at = COALESCE(answered_at, $1) WHERE id = $2")
         } else if ENDED_STATUSES.contains(&u.status.as_str()) {
-            Some("UPDATE calls SET ended_at = COALESCE(ended_at, ?) WHERE id = ?")
+            Some("UPDATE calls SET ended_at = COALESCE(ended_at, $1) WHERE id = $2")
         } else {
             None
         };
@@ -219,13 +222,13 @@ impl Store {
             "INSERT INTO turns (call_id, idx, speaker, text, interrupted, at_ms,
                                 end_of_speech_to_transcript_ms, transcript_to_reply_ms,
                                 reply_to_first_audio_ms, end_of_speech_to_first_audio_ms, intent)
-             SELECT ?1, COALESCE(MAX(idx) + 1, 0), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
-             FROM turns WHERE call_id = ?1",
+             SELECT $1, COALESCE(MAX(idx) + 1, 0), $2, $3, $4, $5, $6, $7, $8, $9, $10
+             FROM turns WHERE call_id = $1",
         )
         .bind(id)
         .bind(t.speaker.as_str())
         .bind(&t.text)
-        .bind(t.interrupted)
+        .bind(i64::from(t.interrupted))
         .bind(t.at_ms)
         .bind(t.timings.end_of_speech_to_transcript_ms)
         .bind(t.timings.transcript_to_reply_ms)
@@ -248,9 +251,9 @@ impl Store {
         sentiment_score: f64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE turns SET intent = COALESCE(?, intent), sentiment_label = ?, sentiment_score = ?
+            "UPDATE turns SET intent = COALESCE($1, intent), sentiment_label = $2, sentiment_score = $3
              WHERE id = (SELECT t.id FROM turns t JOIN calls c ON c.id = t.call_id
-                         WHERE c.call_sid = ? AND t.speaker = 'caller' ORDER BY t.idx DESC LIMIT 1)",
+                         WHERE c.call_sid = $4 AND t.speaker = 'caller' ORDER BY t.idx DESC LIMIT 1)",
         )
         .bind(intent)
         .bind(sentiment_label)
@@ -277,7 +280,7 @@ impl Store {
         })?;
         let mut tx = self.pool.begin().await.map_err(StoreError::query(op))?;
         let id = ensure_call(&mut tx, call_sid, op).await?;
-        sqlx::query("INSERT INTO call_events (call_id, at, kind, data) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO call_events (call_id, at, kind, data) VALUES ($1, $2, $3, $4)")
             .bind(id)
             .bind(now_ms())
             .bind(kind)
@@ -302,10 +305,10 @@ impl Store {
         let id = ensure_call(&mut tx, call_sid, op).await?;
         sqlx::query(
             "UPDATE calls SET
-                 ended_at    = COALESCE(ended_at, ?1),
-                 status      = CASE WHEN status_rank IS NULL OR status_rank < ?2 THEN ?3 ELSE status END,
-                 status_rank = CASE WHEN status_rank IS NULL OR status_rank < ?2 THEN ?2 ELSE status_rank END
-             WHERE id = ?4",
+                 ended_at    = COALESCE(ended_at, $1),
+                 status      = CASE WHEN status_rank IS NULL OR status_rank < $2 THEN $3 ELSE status END,
+                 status_rank = CASE WHEN status_rank IS NULL OR status_rank < $2 THEN $2 ELSE status_rank END
+             WHERE id = $4",
         )
         .bind(now_ms())
         .bind(rank)
@@ -325,7 +328,7 @@ impl Store {
         let call: Option<CallRecord> = sqlx::query_as(concat!(
             "SELECT ",
             call_columns!(),
-            " FROM calls WHERE call_sid = ?"
+            " FROM calls WHERE call_sid = $1"
         ))
         .bind(call_sid)
         .fetch_optional(&mut *tx)
@@ -340,7 +343,7 @@ impl Store {
                     end_of_speech_to_transcript_ms, transcript_to_reply_ms,
                     reply_to_first_audio_ms, end_of_speech_to_first_audio_ms, intent,
                     sentiment_label, sentiment_score
-             FROM turns WHERE call_id = ? ORDER BY idx",
+             FROM turns WHERE call_id = $1 ORDER BY idx",
         )
         .bind(call.id)
         .fetch_all(&mut *tx)
@@ -353,7 +356,7 @@ impl Store {
 
         let mut events = Vec::new();
         for row in
-            sqlx::query("SELECT at, kind, data FROM call_events WHERE call_id = ? ORDER BY at, id")
+            sqlx::query("SELECT at, kind, data FROM call_events WHERE call_id = $1 ORDER BY at, id")
                 .bind(call.id)
                 .fetch_all(&mut *tx)
                 .await
@@ -372,7 +375,7 @@ impl Store {
 
         let status_history: Vec<StatusEventRecord> = sqlx::query_as(
             "SELECT status, sequence_number, event_timestamp, received_at
-             FROM call_status_events WHERE call_sid = ? ORDER BY id",
+             FROM call_status_events WHERE call_sid = $1 ORDER BY id",
         )
         .bind(call_sid)
         .fetch_all(&mut *tx)
@@ -393,7 +396,7 @@ impl Store {
         sqlx::query_as(concat!(
             "SELECT ",
             call_columns!(),
-            " FROM calls ORDER BY created_at DESC, id DESC LIMIT ?"
+            " FROM calls ORDER BY created_at DESC, id DESC LIMIT $1"
         ))
         .bind(limit.max(0))
         .fetch_all(&self.pool)
@@ -406,14 +409,14 @@ impl Store {
 /// Every write goes through here because Twilio gives no ordering guarantee between the
 /// webhook, status callbacks and the media stream: whichever arrives first creates the call.
 async fn ensure_call(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     call_sid: &str,
     op: &'static str,
 ) -> Result<i64, StoreError> {
     // `DO UPDATE` with a no-op assignment (rather than `DO NOTHING`) so RETURNING yields the
     // existing row's id too.
     sqlx::query_scalar::<_, i64>(
-        "INSERT INTO calls (call_sid, created_at) VALUES (?, ?)
+        "INSERT INTO calls (call_sid, created_at) VALUES ($1, $2)
          ON CONFLICT (call_sid) DO UPDATE SET call_sid = excluded.call_sid
          RETURNING id",
     )
@@ -424,7 +427,7 @@ async fn ensure_call(
     .map_err(StoreError::query(op))
 }
 
-fn turn_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<TurnRecord, sqlx::Error> {
+fn turn_from_row(row: &AnyRow) -> Result<TurnRecord, sqlx::Error> {
     let speaker: String = row.try_get("speaker")?;
     Ok(TurnRecord {
         idx: row.try_get("idx")?,
@@ -434,7 +437,7 @@ fn turn_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<TurnRecord, sqlx::Erro
             source: format!("unknown speaker {speaker:?}").into(),
         })?,
         text: row.try_get("text")?,
-        interrupted: row.try_get("interrupted")?,
+        interrupted: row.try_get::<i64, _>("interrupted")? != 0,
         at_ms: row.try_get("at_ms")?,
         timings: TurnTimings {
             end_of_speech_to_transcript_ms: row.try_get("end_of_speech_to_transcript_ms")?,
@@ -446,6 +449,82 @@ fn turn_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<TurnRecord, sqlx::Erro
         sentiment_label: row.try_get("sentiment_label")?,
         sentiment_score: row.try_get("sentiment_score")?,
     })
+}
+
+async fn connect_sqlite(url: &str) -> Result<AnyPool, StoreError> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|source| StoreError::InvalidUrl {
+            url: url.to_owned(),
+            source,
+        })?
+        .create_if_missing(true);
+    let connect_failed = |source| StoreError::Connect {
+        url: url.to_owned(),
+        source,
+    };
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    if in_memory {
+        // An in-memory database lives only as long as a connection to it, and shared-cache
+        // connections lock whole tables: keep exactly one connection, forever. (The `Any`
+        // driver parses the URL per connection, so a second one would even be a new database.)
+        return AnyPoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect(url)
+            .await
+            .map_err(connect_failed);
+    }
+    create_parent_dir(options.get_filename())?;
+    // The `Any` driver takes a URL, not options: this one says "create if missing". sqlx's own
+    // defaults give foreign keys on and a 5 s busy timeout (several tasks write one file).
+    let any_url = options.to_url_lossy();
+    let pool = AnyPoolOptions::new()
+        .max_connections(8)
+        .connect(any_url.as_str())
+        .await
+        .map_err(connect_failed)?;
+    // WAL is a property of the file: set once, every later connection uses it.
+    sqlx::query("PRAGMA journal_mode = WAL")
+        .execute(&pool)
+        .await
+        .map_err(connect_failed)?;
+    Ok(pool)
+}
+
+async fn connect_postgres(url: &str) -> Result<AnyPool, StoreError> {
+    let failed = |source| StoreError::Connect {
+        url: redact_password(url),
+        source,
+    };
+    // One plain connection first: the pool retries a refused or rejected connection until its
+    // acquire timeout (30 s), while a wrong host, port or password should fail at once.
+    AnyConnection::connect(url)
+        .await
+        .map_err(failed)?
+        .close()
+        .await
+        .map_err(failed)?;
+    AnyPoolOptions::new()
+        .max_connections(PG_MAX_CONNECTIONS)
+        .connect(url)
+        .await
+        .map_err(failed)
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for error messages.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
 }
 
 fn create_parent_dir(file: &Path) -> Result<(), StoreError> {

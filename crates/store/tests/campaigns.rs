@@ -1,14 +1,12 @@
 //! Campaigns: ordering, leases that never hand one contact to two workers, recovery, results.
 
+mod common;
+
 use std::collections::HashSet;
 
 use store::{CampaignState, ContactNext, ContactOrder, NewContact, Store};
 
 const LEASE_MS: i64 = 60_000;
-
-async fn store() -> Store {
-    Store::connect("sqlite::memory:").await.unwrap()
-}
 
 /// Contacts in creation order with these statuses; returns their ids.
 async fn contacts(s: &Store, statuses: &[Option<&str>]) -> Vec<i64> {
@@ -42,9 +40,7 @@ async fn campaign_with(s: &Store, ids: &[i64]) -> i64 {
     c
 }
 
-#[tokio::test]
-async fn leases_follow_tier_then_creation_order() {
-    let s = store().await;
+async fn leases_follow_tier_then_creation_order(s: Store) {
     let ids = contacts(
         &s,
         &[Some("Cold"), Some("hot"), None, Some("Warm"), Some("HOT")],
@@ -63,9 +59,7 @@ async fn leases_follow_tier_then_creation_order() {
     assert_eq!(order, [ids[1], ids[4], ids[3], ids[0], ids[2]]);
 }
 
-#[tokio::test]
-async fn newest_first_reverses_order_within_a_tier() {
-    let s = store().await;
+async fn newest_first_reverses_order_within_a_tier(s: Store) {
     let ids = contacts(&s, &[Some("Hot"), Some("Hot"), Some("Cold")]).await;
     let c = campaign_with(&s, &ids).await;
     let first = s
@@ -76,18 +70,14 @@ async fn newest_first_reverses_order_within_a_tier() {
     assert_eq!(first.contact_id, ids[1]);
 }
 
-#[tokio::test]
-async fn adding_a_contact_twice_keeps_one_entry() {
-    let s = store().await;
+async fn adding_a_contact_twice_keeps_one_entry(s: Store) {
     let ids = contacts(&s, &[Some("Hot")]).await;
     let c = campaign_with(&s, &ids).await;
     assert_eq!(s.add_campaign_contacts(c, &[ids[0], 999]).await.unwrap(), 0);
     assert_eq!(s.campaign_progress(c).await.unwrap().total, 1);
 }
 
-#[tokio::test]
-async fn do_not_call_numbers_are_skipped_never_leased() {
-    let s = store().await;
+async fn do_not_call_numbers_are_skipped_never_leased(s: Store) {
     let ids = contacts(&s, &[Some("Hot"), Some("Warm")]).await;
     let c = campaign_with(&s, &ids).await;
     s.add_do_not_call("+14155550100", Some("asked"), "call", None)
@@ -105,9 +95,7 @@ async fn do_not_call_numbers_are_skipped_never_leased() {
     assert_eq!(s.campaign_attempts(c).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn leased_contact_is_not_leased_again_until_recovered() {
-    let s = store().await;
+async fn leased_contact_is_not_leased_again_until_recovered(s: Store) {
     let ids = contacts(&s, &[Some("Hot")]).await;
     let c = campaign_with(&s, &ids).await;
     let l = s
@@ -140,9 +128,7 @@ async fn leased_contact_is_not_leased_again_until_recovered() {
     );
 }
 
-#[tokio::test]
-async fn dialed_attempt_is_never_recovered_for_redial() {
-    let s = store().await;
+async fn dialed_attempt_is_never_recovered_for_redial(s: Store) {
     let ids = contacts(&s, &[Some("Hot")]).await;
     let c = campaign_with(&s, &ids).await;
     let l = s
@@ -163,9 +149,7 @@ async fn dialed_attempt_is_never_recovered_for_redial() {
     assert!(!p.is_finished());
 }
 
-#[tokio::test]
-async fn call_sid_links_call_row_to_campaign_and_attempt() {
-    let s = store().await;
+async fn call_sid_links_call_row_to_campaign_and_attempt(s: Store) {
     let ids = contacts(&s, &[Some("Hot")]).await;
     let c = campaign_with(&s, &ids).await;
     let l = s
@@ -182,9 +166,7 @@ async fn call_sid_links_call_row_to_campaign_and_attempt() {
     assert_eq!(call.agent.as_deref(), Some("sales"));
 }
 
-#[tokio::test]
-async fn retry_returns_contact_to_pending_at_the_given_time() {
-    let s = store().await;
+async fn retry_returns_contact_to_pending_at_the_given_time(s: Store) {
     let ids = contacts(&s, &[Some("Hot")]).await;
     let c = campaign_with(&s, &ids).await;
     let l = s
@@ -216,9 +198,7 @@ async fn retry_returns_contact_to_pending_at_the_given_time() {
     assert_eq!(p.done, 1);
 }
 
-#[tokio::test]
-async fn released_lease_is_due_again_later_without_counting_an_attempt() {
-    let s = store().await;
+async fn released_lease_is_due_again_later_without_counting_an_attempt(s: Store) {
     let ids = contacts(&s, &[Some("Hot")]).await;
     let c = campaign_with(&s, &ids).await;
     let l = s
@@ -240,9 +220,7 @@ async fn released_lease_is_due_again_later_without_counting_an_attempt() {
     assert_eq!(again.attempt_no, 1);
 }
 
-#[tokio::test]
-async fn report_lists_contacts_with_attempts_and_outcome() {
-    let s = store().await;
+async fn report_lists_contacts_with_attempts_and_outcome(s: Store) {
     let ids = contacts(&s, &[Some("Warm"), Some("Hot")]).await;
     let c = campaign_with(&s, &ids).await;
     let l = s
@@ -267,9 +245,7 @@ async fn report_lists_contacts_with_attempts_and_outcome() {
     assert_eq!((rows[1].attempts, rows[1].outcome.as_deref()), (0, None));
 }
 
-#[tokio::test]
-async fn campaign_state_changes_are_stored() {
-    let s = store().await;
+async fn campaign_state_changes_are_stored(s: Store) {
     let c = s
         .create_campaign("c", None, &serde_json::json!({"x": 1}))
         .await
@@ -296,9 +272,21 @@ async fn campaign_state_changes_are_stored() {
 async fn two_stores_on_one_file_never_lease_the_same_contact() {
     let dir = std::env::temp_dir().join(format!("store-lease-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let url = format!("sqlite://{}/c.db", dir.display());
-    let a = Store::connect(&url).await.unwrap();
-    let b = Store::connect(&url).await.unwrap();
+    two_stores_never_lease_the_same_contact(&format!("sqlite://{}/c.db", dir.display())).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stores_on_one_postgres_database_never_lease_the_same_contact() {
+    if let Some(url) = common::postgres_url().await {
+        two_stores_never_lease_the_same_contact(&url).await;
+    }
+}
+
+/// Four workers over two connection pools (two processes, in effect) lease 40 contacts.
+async fn two_stores_never_lease_the_same_contact(url: &str) {
+    let a = Store::connect(url).await.unwrap();
+    let b = Store::connect(url).await.unwrap();
     let statuses: Vec<Option<&str>> = (0..40).map(|_| Some("Hot")).collect();
     let ids = contacts(&a, &statuses).await;
     let c = campaign_with(&a, &ids).await;
@@ -329,5 +317,18 @@ async fn two_stores_on_one_file_never_lease_the_same_contact() {
     let unique: HashSet<i64> = all.iter().copied().collect();
     assert_eq!(all.len(), 40, "every contact leased exactly once");
     assert_eq!(unique.len(), 40);
-    let _ = std::fs::remove_dir_all(&dir);
 }
+
+on_both!(
+    leases_follow_tier_then_creation_order,
+    newest_first_reverses_order_within_a_tier,
+    adding_a_contact_twice_keeps_one_entry,
+    do_not_call_numbers_are_skipped_never_leased,
+    leased_contact_is_not_leased_again_until_recovered,
+    dialed_attempt_is_never_recovered_for_redial,
+    call_sid_links_call_row_to_campaign_and_attempt,
+    retry_returns_contact_to_pending_at_the_given_time,
+    released_lease_is_due_again_later_without_counting_an_attempt,
+    report_lists_contacts_with_attempts_and_outcome,
+    campaign_state_changes_are_stored,
+);

@@ -1,14 +1,10 @@
 //! Contacts, do-not-call entries and call outcomes.
 
+mod common;
+
 use store::{NewCall, NewContact, Store};
 
-async fn store() -> Store {
-    Store::connect("sqlite::memory:").await.unwrap()
-}
-
-#[tokio::test]
-async fn contact_upsert_by_phone_keeps_known_fields() {
-    let s = store().await;
+async fn contact_upsert_by_phone_keeps_known_fields(s: Store) {
     let mut c = NewContact {
         phone: "+14155550101".into(),
         first_name: Some("Ada".into()),
@@ -31,9 +27,7 @@ async fn contact_upsert_by_phone_keeps_known_fields() {
     assert!(s.contact_by_phone("+10000000000").await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn do_not_call_is_idempotent_and_first_reason_wins() {
-    let s = store().await;
+async fn do_not_call_is_idempotent_and_first_reason_wins(s: Store) {
     assert!(!s.is_do_not_call("+14155550102").await.unwrap());
     s.add_do_not_call("+14155550102", Some("asked on call"), "call", Some("CA1"))
         .await
@@ -48,9 +42,7 @@ async fn do_not_call_is_idempotent_and_first_reason_wins() {
     assert_eq!(list[0].call_sid.as_deref(), Some("CA1"));
 }
 
-#[tokio::test]
-async fn call_outcome_and_contact_are_stored_on_the_call() {
-    let s = store().await;
+async fn call_outcome_and_contact_are_stored_on_the_call(s: Store) {
     s.upsert_call(&NewCall {
         call_sid: "CA2".into(),
         ..Default::default()
@@ -78,9 +70,7 @@ async fn call_outcome_and_contact_are_stored_on_the_call() {
     assert!(d.call.outcome_detail.unwrap().contains("send pricing"));
 }
 
-#[tokio::test]
-async fn caller_turns_carry_intent_and_sentiment() {
-    let s = store().await;
+async fn caller_turns_carry_intent_and_sentiment(s: Store) {
     for (speaker, text) in [
         (store::Speaker::Caller, "how much is it"),
         (store::Speaker::Agent, "Nineteen dollars."),
@@ -109,3 +99,10 @@ async fn caller_turns_carry_intent_and_sentiment() {
     assert_eq!(d.turns[2].sentiment_label.as_deref(), Some("negative"));
     assert_eq!(d.turns[2].sentiment_score, Some(-0.7));
 }
+
+on_both!(
+    contact_upsert_by_phone_keeps_known_fields,
+    do_not_call_is_idempotent_and_first_reason_wins,
+    call_outcome_and_contact_are_stored_on_the_call,
+    caller_turns_carry_intent_and_sentiment,
+);

@@ -1,4 +1,7 @@
-//! Behaviour of the call store against real SQLite (in memory and on disk).
+//! Behaviour of the call store against real SQLite (in memory and on disk) and, when
+//! `CALLPILOT_TEST_POSTGRES_URL` is set, PostgreSQL.
+
+mod common;
 
 use std::path::PathBuf;
 
@@ -20,12 +23,6 @@ fn status(call_sid: &str, status: &str, rank: i32, seq: Option<i64>) -> StatusUp
     }
 }
 
-async fn memory_store() -> Store {
-    Store::connect("sqlite::memory:")
-        .await
-        .expect("in-memory store")
-}
-
 /// A fresh directory under cargo's per-target temp dir, unique per test name.
 fn temp_dir(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -35,9 +32,7 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-#[tokio::test]
-async fn duplicate_status_callback_is_a_no_op() {
-    let store = memory_store().await;
+async fn duplicate_status_callback_is_a_no_op(store: Store) {
     let u = status("CA1", "ringing", RINGING, Some(1));
     assert_eq!(
         store.record_status(&u).await.unwrap(),
@@ -53,9 +48,7 @@ async fn duplicate_status_callback_is_a_no_op() {
     assert_eq!(detail.call.status.as_deref(), Some("ringing"));
 }
 
-#[tokio::test]
-async fn duplicate_without_sequence_number_is_still_detected() {
-    let store = memory_store().await;
+async fn duplicate_without_sequence_number_is_still_detected(store: Store) {
     let u = status("CA1", "ringing", RINGING, None);
     assert_eq!(
         store.record_status(&u).await.unwrap(),
@@ -69,9 +62,7 @@ async fn duplicate_without_sequence_number_is_still_detected() {
     assert_eq!(detail.status_history.len(), 1);
 }
 
-#[tokio::test]
-async fn out_of_order_callbacks_never_move_status_backwards() {
-    let store = memory_store().await;
+async fn out_of_order_callbacks_never_move_status_backwards(store: Store) {
     // Delivered completed → ringing → in-progress, fired ringing(0) → in-progress(1) → completed(2).
     let completed = status("CA2", "completed", COMPLETED, Some(2));
     assert_eq!(
@@ -105,9 +96,7 @@ async fn out_of_order_callbacks_never_move_status_backwards() {
     assert_eq!(detail.call.ended_at, Some(fired));
 }
 
-#[tokio::test]
-async fn equal_rank_status_is_stale_and_finish_call_respects_rank() {
-    let store = memory_store().await;
+async fn equal_rank_status_is_stale_and_finish_call_respects_rank(store: Store) {
     store
         .record_status(&status("CA3", "completed", COMPLETED, Some(3)))
         .await
@@ -127,9 +116,7 @@ async fn equal_rank_status_is_stale_and_finish_call_respects_rank() {
     assert!(call.ended_at.is_some());
 }
 
-#[tokio::test]
-async fn finish_call_sets_status_and_end_time() {
-    let store = memory_store().await;
+async fn finish_call_sets_status_and_end_time(store: Store) {
     store
         .upsert_call(&NewCall {
             call_sid: "CA4".into(),
@@ -150,9 +137,7 @@ async fn finish_call_sets_status_and_end_time() {
     assert!(call.ended_at.unwrap() >= call.created_at);
 }
 
-#[tokio::test]
-async fn status_callback_before_webhook_creates_call_then_webhook_fills_it() {
-    let store = memory_store().await;
+async fn status_callback_before_webhook_creates_call_then_webhook_fills_it(store: Store) {
     store
         .record_status(&status("CA5", "ringing", RINGING, Some(0)))
         .await
@@ -180,9 +165,7 @@ async fn status_callback_before_webhook_creates_call_then_webhook_fills_it() {
     assert_eq!(store.list_calls(10).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn upsert_fills_missing_fields_but_never_clobbers_known_ones() {
-    let store = memory_store().await;
+async fn upsert_fills_missing_fields_but_never_clobbers_known_ones(store: Store) {
     let first = NewCall {
         call_sid: "CA6".into(),
         from_number: Some("+15550001111".into()),
@@ -206,9 +189,7 @@ async fn upsert_fills_missing_fields_but_never_clobbers_known_ones() {
     assert_eq!(call.stream_sid.as_deref(), Some("MZ1"));
 }
 
-#[tokio::test]
-async fn turns_round_trip_in_order_with_timings() {
-    let store = memory_store().await;
+async fn turns_round_trip_in_order_with_timings(store: Store) {
     let caller = NewTurn {
         speaker: Speaker::Caller,
         text: "how much is premium".into(),
@@ -256,9 +237,7 @@ async fn turns_round_trip_in_order_with_timings() {
     );
 }
 
-#[tokio::test]
-async fn events_round_trip_with_json_data() {
-    let store = memory_store().await;
+async fn events_round_trip_with_json_data(store: Store) {
     store
         .add_event("CA8", "barge_in", &json!({"turn": 3, "heard_ms": 1240}))
         .await
@@ -274,9 +253,7 @@ async fn events_round_trip_with_json_data() {
     assert_eq!(events[1].kind, "hangup");
 }
 
-#[tokio::test]
-async fn unknown_call_is_none_and_list_is_newest_first() {
-    let store = memory_store().await;
+async fn unknown_call_is_none_and_list_is_newest_first(store: Store) {
     assert!(store.get_call("nope").await.unwrap().is_none());
     for sid in ["CA_a", "CA_b", "CA_c"] {
         store
@@ -362,13 +339,44 @@ async fn concurrent_writers_on_a_file_database_all_succeed() {
 }
 
 #[tokio::test]
-async fn non_sqlite_url_is_rejected_without_creating_a_file() {
-    let err = Store::connect("postgres://nope").await.unwrap_err();
+async fn unknown_database_url_is_rejected_without_creating_a_file() {
+    let err = Store::connect("mysql://nope").await.unwrap_err();
     assert!(
         matches!(err, store::StoreError::UnsupportedUrl { .. }),
         "{err}"
     );
-    assert!(!std::path::Path::new("postgres:").exists());
+    assert!(!std::path::Path::new("mysql:").exists());
+}
+
+#[tokio::test]
+async fn postgres_connect_error_hides_the_password() {
+    // Nothing listens on port 1: the connection is refused at once.
+    let err = Store::connect("postgres://u:hunter2@127.0.0.1:1/db")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, store::StoreError::Connect { .. }), "{err}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+#[tokio::test]
+async fn postgres_reconnect_keeps_data_and_migrations_are_idempotent() {
+    let Some(url) = common::postgres_url().await else {
+        return;
+    };
+    {
+        let store = Store::connect(&url).await.unwrap();
+        assert_eq!(store.backend(), store::Backend::Postgres);
+        store
+            .record_status(&status("CA9", "ringing", RINGING, Some(0)))
+            .await
+            .unwrap();
+    }
+    let store = Store::connect(&url).await.unwrap();
+    let again = status("CA9", "ringing", RINGING, Some(0));
+    assert_eq!(
+        store.record_status(&again).await.unwrap(),
+        StatusOutcome::Duplicate
+    );
 }
 
 #[tokio::test]
@@ -383,3 +391,16 @@ async fn unopenable_database_path_is_a_typed_error() {
     assert!(matches!(err, store::StoreError::CreateDir { .. }), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+on_both!(
+    duplicate_status_callback_is_a_no_op,
+    duplicate_without_sequence_number_is_still_detected,
+    out_of_order_callbacks_never_move_status_backwards,
+    equal_rank_status_is_stale_and_finish_call_respects_rank,
+    finish_call_sets_status_and_end_time,
+    status_callback_before_webhook_creates_call_then_webhook_fills_it,
+    upsert_fills_missing_fields_but_never_clobbers_known_ones,
+    turns_round_trip_in_order_with_timings,
+    events_round_trip_with_json_data,
+    unknown_call_is_none_and_list_is_newest_first,
+);
