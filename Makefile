@@ -19,7 +19,7 @@ run: deps build models
 test: deps build models
 	$(CARGO) fmt --all -- --check
 	$(CARGO) test --release --workspace --no-fail-fast
-	bash scripts/with-postgres.sh $(CARGO) test --release -p store -p dialer
+	bash scripts/with-postgres.sh bash -c '$(CARGO) test --release -p store -p dialer && $(CARGO) test --release -p callpilot --test campaign_call postgres' 
 	bash scripts/web-tests.sh
 
 ## lint: clippy with warnings as errors

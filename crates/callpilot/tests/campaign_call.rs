@@ -85,16 +85,41 @@ steps:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn campaign_dials_hot_warm_cold_with_retries_windows_dnc_and_voicemail() {
+async fn campaign_on_sqlite_dials_hot_warm_cold_with_retries_windows_dnc_and_voicemail() {
+    let tmp = std::env::temp_dir().join(format!("callpilot-campaign-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    run_campaign(&format!("sqlite://{}/campaign.db", tmp.display())).await;
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// The same campaign with the store on PostgreSQL (`scripts/with-postgres.sh` provides one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaign_on_postgres_dials_hot_warm_cold_with_retries_windows_dnc_and_voicemail() {
+    let Ok(admin) = std::env::var("CALLPILOT_TEST_POSTGRES_URL") else {
+        eprintln!("PostgreSQL campaign test skipped: CALLPILOT_TEST_POSTGRES_URL not set (make test sets it through scripts/with-postgres.sh)");
+        return;
+    };
+    let name = format!("cp_campaign_{}", std::process::id());
+    let url = store::create_postgres_database(&admin, &name)
+        .await
+        .unwrap();
+    run_campaign(&url).await;
+}
+
+async fn run_campaign(db_url: &str) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = speech::models::ModelDir::new(models_dir());
     let (stt, tts): (Arc<dyn Stt>, Arc<dyn Tts>) =
         speech::local::load_local(&dir, 2).expect("local models (run `callpilot models install`)");
-
-    let tmp = std::env::temp_dir().join(format!("callpilot-campaign-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp).unwrap();
-    let db_url = format!("sqlite://{}/campaign.db", tmp.display());
-    let store = store::Store::connect(&db_url).await.unwrap();
+    let store = store::Store::connect(db_url).await.unwrap();
+    assert_eq!(
+        store.backend(),
+        if db_url.starts_with("postgres") {
+            store::Backend::Postgres
+        } else {
+            store::Backend::Sqlite
+        }
+    );
 
     // The CRM export: exactly what the shared data's README says a correct import keeps.
     let csv =
@@ -325,7 +350,6 @@ async fn campaign_dials_hot_warm_cold_with_retries_windows_dnc_and_voicemail() {
     assert_eq!(row(CHLOE).outcome.as_deref(), Some("voicemail_left"));
     assert_eq!(p.total, 7);
     server.abort();
-    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 /// Every number the server asked the carrier to dial, in order.

@@ -13,6 +13,7 @@ mod campaign_views;
 mod campaigns;
 mod contacts;
 mod error;
+mod pg_admin;
 mod records;
 mod store;
 
@@ -29,4 +30,5 @@ pub use records::{
     CallDetail, CallEventRecord, CallRecord, NewCall, NewTurn, Speaker, StatusEventRecord,
     StatusOutcome, StatusUpdate, TurnRecord, TurnTimings,
 };
+pub use pg_admin::create_postgres_database;
 pub use store::{Backend, Store};
