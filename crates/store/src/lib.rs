@@ -26,9 +26,9 @@ pub use campaigns::{
 };
 pub use contacts::{ContactRecord, DoNotCallEntry, NewContact};
 pub use error::StoreError;
+pub use pg_admin::create_postgres_database;
 pub use records::{
     CallDetail, CallEventRecord, CallRecord, NewCall, NewTurn, Speaker, StatusEventRecord,
     StatusOutcome, StatusUpdate, TurnRecord, TurnTimings,
 };
-pub use pg_admin::create_postgres_database;
 pub use store::{Backend, Store};
