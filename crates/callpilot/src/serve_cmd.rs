@@ -13,14 +13,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let store = store::Store::connect(&args.database_url)
         .await
         .with_context(|| format!("opening database {}", args.database_url))?;
-    match store.count_users().await {
-        Ok(0) => tracing::warn!(
-            "no dashboard users yet: create the first admin with `target/release/callpilot users add --email you@example.com --role admin --password-stdin`, then sign in at http://{}/login",
-            args.listen
-        ),
-        Ok(n) => tracing::info!(users = n, "sign in at http://{}/login", args.listen),
-        Err(e) => tracing::warn!(error = %e, "could not count users"),
-    }
+    first_admin(&store, &args.listen).await;
     let models = speech::models::ModelDir::new(args.models_dir.clone());
     // Models load once per process and are shared by every call.
     let started = std::time::Instant::now();
@@ -92,4 +85,43 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     server::serve(state).await?;
     Ok(())
+}
+
+/// On the very first start there is nobody to sign in as: create `admin@localhost` with a random
+/// password and print it once, so a newcomer can open the page and talk within a minute.
+async fn first_admin(store: &store::Store, listen: &str) {
+    match store.count_users().await {
+        Ok(0) => {
+            let password: String = {
+                use rand::Rng;
+                let mut rng = rand::rng();
+                (0..16)
+                    .map(|_| {
+                        let chars = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+                        chars[rng.random_range(0..chars.len())] as char
+                    })
+                    .collect()
+            };
+            let created = match server::hash_password(&password) {
+                Ok(hash) => store.add_user("admin@localhost", &hash, "admin").await,
+                Err(e) => {
+                    tracing::error!(error = %e, "could not hash the first admin's password");
+                    return;
+                }
+            };
+            match created {
+                Ok(_) => {
+                    let _ = store
+                        .audit("system", "user.add", Some("user:admin@localhost"), &serde_json::json!({"role": "admin", "first_start": true}), None)
+                        .await;
+                    eprintln!(
+                        "\n  First start: sign in at http://{listen}/login as admin@localhost with password {password}\n  (shown once; add your own users with `callpilot users add`)\n"
+                    );
+                }
+                Err(e) => tracing::error!(error = %e, "could not create the first admin"),
+            }
+        }
+        Ok(n) => tracing::info!(users = n, "sign in at http://{listen}/login"),
+        Err(e) => tracing::warn!(error = %e, "could not count users"),
+    }
 }
