@@ -112,7 +112,13 @@ async fn first_admin(store: &store::Store, listen: &str) {
             match created {
                 Ok(_) => {
                     let _ = store
-                        .audit("system", "user.add", Some("user:admin@localhost"), &serde_json::json!({"role": "admin", "first_start": true}), None)
+                        .audit(
+                            "system",
+                            "user.add",
+                            Some("user:admin@localhost"),
+                            &serde_json::json!({"role": "admin", "first_start": true}),
+                            None,
+                        )
                         .await;
                     eprintln!(
                         "\n  First start: sign in at http://{listen}/login as admin@localhost with password {password}\n  (shown once; add your own users with `callpilot users add`)\n"
