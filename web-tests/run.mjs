@@ -120,6 +120,26 @@ async function main() {
     await page.click('#talk');
     await page.waitForSelector('body[data-connected="false"]', { timeout: 10_000 });
     check(true, 'hanging up ends the call');
+
+    // The operator's view of that call.
+    await page.goto(`${base}/dashboard`);
+    check((await page.locator('svg').count()) >= 3, 'the dashboard draws its charts');
+    await page.screenshot({ path: path.join(artifacts, 'dashboard.png'), fullPage: true });
+    await page.goto(`${base}/dashboard/calls`);
+    const link = page.locator('a[href^="/dashboard/calls/WB"]').first();
+    await link.waitFor({ timeout: 10_000 });
+    await page.screenshot({ path: path.join(artifacts, 'calls.png'), fullPage: true });
+    await link.click();
+    await page.waitForSelector('.line.caller', { timeout: 10_000 });
+    const stored = await page.locator('.line').allTextContents();
+    check(stored.some((t) => /premium/i.test(t)), `the call page shows the caller's turn (${stored.join(' | ')})`);
+    check(stored.some((t) => /forty-nine/i.test(t)), "the call page shows the agent's answer");
+    await page.screenshot({ path: path.join(artifacts, 'call.png'), fullPage: true });
+    for (const [name, url] of [['live', '/dashboard/live'], ['campaigns', '/dashboard/campaigns'], ['api-docs', '/api/docs']]) {
+      const resp = await page.goto(`${base}${url}`);
+      check(resp.ok(), `${url} opens`);
+      await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
+    }
   } finally {
     if (browser) await browser.close();
     server.kill('SIGTERM');

@@ -16,7 +16,7 @@ const LOGIN: &str = include_str!("web/login.html");
 
 /// Where a signed-in user lands.
 pub(crate) async fn home(_auth: Auth) -> Redirect {
-    Redirect::to("/web/talk")
+    Redirect::to("/dashboard")
 }
 
 #[derive(Deserialize)]

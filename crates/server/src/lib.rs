@@ -3,6 +3,8 @@
 //! the speech pool, the brain and the store.
 
 mod agents;
+mod api_docs;
+mod api_v1;
 mod auth;
 mod auth_pages;
 mod brain_session;
@@ -11,10 +13,12 @@ mod call_record;
 mod call_speech;
 mod campaigns;
 mod config;
+mod dashboard;
 mod error;
 mod gather;
 mod live_transcription;
 mod media_stream;
+mod openapi;
 mod outbound_api;
 mod recording;
 mod relay;

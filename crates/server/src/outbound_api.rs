@@ -20,7 +20,11 @@ use crate::routes::{route, Access, RouteSpec};
 use crate::AppState;
 
 /// An API error: HTTP status, stable code, human message.
-pub(crate) struct ApiError(StatusCode, &'static str, String);
+pub(crate) struct ApiError(
+    pub(crate) StatusCode,
+    pub(crate) &'static str,
+    pub(crate) String,
+);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -55,7 +59,7 @@ impl From<AuthError> for ApiError {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "api request failed");
     ApiError(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -64,11 +68,11 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     )
 }
 
-fn bad_request(message: impl Into<String>) -> ApiError {
+pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, "invalid_request", message.into())
 }
 
-fn not_found(what: impl Into<String>) -> ApiError {
+pub(crate) fn not_found(what: impl Into<String>) -> ApiError {
     ApiError(StatusCode::NOT_FOUND, "not_found", what.into())
 }
 

@@ -104,6 +104,9 @@ pub fn table() -> Vec<RouteSpec> {
         route(Method::GET, "/web/talk/ws", User, get(web_talk::upgrade)),
     ];
     t.extend(outbound_api::routes());
+    t.extend(crate::dashboard::routes());
+    t.extend(crate::api_v1::routes());
+    t.extend(crate::openapi::routes());
     t.extend(crate::recording::routes());
     t
 }
