@@ -217,9 +217,9 @@ pub async fn create_api_key(
     Ok(key)
 }
 
-fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub(crate) fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -292,7 +292,7 @@ async fn principal(parts: &Parts, state: &AppState) -> Result<Option<Principal>,
         }
         return Ok(None);
     }
-    if let Some(token) = cookie(parts, SESSION_COOKIE) {
+    if let Some(token) = cookie(&parts.headers, SESSION_COOKIE) {
         if let Some(s) = state
             .store
             .session(&digest(token))

@@ -8,7 +8,8 @@ use axum::Form;
 use serde::Deserialize;
 
 use crate::auth::{
-    audit, digest, random_token, verify_password, Auth, Principal, SESSION_COOKIE, SESSION_TTL_MS,
+    audit, cookie, digest, random_token, verify_password, Auth, Principal, SESSION_COOKIE,
+    SESSION_TTL_MS,
 };
 use crate::AppState;
 
@@ -138,16 +139,8 @@ pub(crate) async fn logout(
     auth: Auth,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(token) = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
-        .map(|(_, v)| v.to_owned())
-    {
-        if let Err(e) = state.store.delete_session(&digest(&token)).await {
+    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
+        if let Err(e) = state.store.delete_session(&digest(token)).await {
             tracing::warn!(error = %e, "could not delete the session");
         }
     }
