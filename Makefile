@@ -22,6 +22,16 @@ test: deps build models
 	bash scripts/with-postgres.sh bash -c '$(CARGO) test --release -p store -p dialer && $(CARGO) test --release -p callpilot --test campaign_call postgres' 
 	bash scripts/web-tests.sh
 
+## bench: every benchmark (docs/benchmarks.md): per-frame costs, turn-taking, local-model
+## latency, then concurrent calls 1..1000 (stops at the first level that breaks). ~25 minutes.
+BENCH_CALLS ?= 1,10,100,500,1000
+BENCH_DURATION_S ?= 30
+bench: deps build models
+	$(CARGO) bench -p bench --bench per_frame -- --warm-up-time 1 --measurement-time 3 --noplot | tee docs/benchmarks/per_frame.txt
+	$(BIN) bench turns
+	$(BIN) bench local --questions 12
+	$(BIN) bench load --calls $(BENCH_CALLS) --duration-s $(BENCH_DURATION_S)
+
 ## lint: clippy with warnings as errors
 lint:
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings

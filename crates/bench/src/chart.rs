@@ -42,6 +42,18 @@ fn font_available() -> bool {
 
 /// Draws `series` (x = concurrent calls on a log axis, y = ms) into `path` (800×480 PNG).
 pub fn latency_vs_calls(path: &Path, title: &str, series: &[Series]) -> Result<(), ChartError> {
+    line_chart(path, title, ("concurrent calls", "ms"), true, series)
+}
+
+/// Draws `series` into `path` (800×480 PNG), x on a log axis when `log_x`; `axes` are the x
+/// and y descriptions.
+pub fn line_chart(
+    path: &Path,
+    title: &str,
+    axes: (&str, &str),
+    log_x: bool,
+    series: &[Series],
+) -> Result<(), ChartError> {
     let err = |e: &dyn std::fmt::Display| ChartError(e.to_string());
     let text = font_available();
     let root = BitMapBackend::new(path, (800, 480)).into_drawing_area();
@@ -51,12 +63,51 @@ pub fn latency_vs_calls(path: &Path, title: &str, series: &[Series]) -> Result<(
         .flat_map(|s| s.points.iter().map(|p| p.0))
         .fold(1.0, f64::max)
         .max(2.0);
-    let max_y = series
+    if !log_x {
+        return draw(
+            &root,
+            title,
+            axes,
+            text,
+            0.0..max_x * 1.05,
+            series,
+            max_y(series),
+        );
+    }
+    draw(
+        &root,
+        title,
+        axes,
+        text,
+        (1.0..max_x * 1.2).log_scale(),
+        series,
+        max_y(series),
+    )
+}
+
+fn max_y(series: &[Series]) -> f64 {
+    series
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.1))
         .fold(10.0, f64::max)
-        * 1.15;
-    let mut builder = ChartBuilder::on(&root);
+        * 1.15
+}
+
+fn draw<X>(
+    root: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    title: &str,
+    axes: (&str, &str),
+    text: bool,
+    x_range: X,
+    series: &[Series],
+    max_y: f64,
+) -> Result<(), ChartError>
+where
+    X: plotters::coord::ranged1d::AsRangedCoord<Value = f64>,
+    X::CoordDescType: plotters::coord::ranged1d::ValueFormatter<f64>,
+{
+    let err = |e: &dyn std::fmt::Display| ChartError(e.to_string());
+    let mut builder = ChartBuilder::on(root);
     builder
         .margin(20)
         .x_label_area_size(if text { 40 } else { 10 })
@@ -65,11 +116,11 @@ pub fn latency_vs_calls(path: &Path, title: &str, series: &[Series]) -> Result<(
         builder.caption(title, ("sans-serif", 22));
     }
     let mut chart = builder
-        .build_cartesian_2d((1.0..max_x * 1.2).log_scale(), 0.0..max_y)
+        .build_cartesian_2d(x_range, 0.0..max_y)
         .map_err(|e| err(&e))?;
     let mut mesh = chart.configure_mesh();
     if text {
-        mesh.x_desc("concurrent calls").y_desc("ms");
+        mesh.x_desc(axes.0).y_desc(axes.1);
     } else {
         mesh.disable_x_mesh().x_labels(0).y_labels(0);
     }

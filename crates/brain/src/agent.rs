@@ -230,8 +230,11 @@ pub enum IntentAction {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TurnSettings {
-    /// Silence after the caller's speech that ends their turn.
+    /// Silence after the caller's speech that ends their turn for certain.
     pub end_of_turn_silence_ms: Option<u32>,
+    /// Preemptive turns: silence after which the answer is already prepared, and played at
+    /// once if the caller's words read as finished; `0` turns preemption off.
+    pub preemptive_silence_ms: Option<u32>,
     /// Caller speech needed to interrupt the agent (shorter is treated as noise).
     pub barge_in_min_speech_ms: Option<u32>,
 }

@@ -50,6 +50,9 @@ pub enum Command {
     Users(UsersArgs),
     /// API keys for `/api/v1` (stored hashed, shown once).
     ApiKeys(ApiKeysArgs),
+    /// Benchmarks: concurrent-call load against fake cloud engines, turn-taking on a labelled
+    /// set, and voice-to-voice latency with the local models (docs/benchmarks.md).
+    Bench(bench::cli::BenchArgs),
 }
 
 #[derive(Debug, Args)]

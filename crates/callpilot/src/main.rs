@@ -22,6 +22,19 @@ fn main() -> std::process::ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = cli::Cli::parse();
     logging::init(cli.log_format, cli.verbose);
+    // The benchmarks run their own runtimes (server, fakes and callers apart, for CPU figures).
+    let cli = match cli.command {
+        cli::Command::Bench(args) => {
+            return match bench::cli::run(args) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::ExitCode::FAILURE
+                }
+            };
+        }
+        command => cli::Cli { command, ..cli },
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -45,6 +58,7 @@ fn main() -> std::process::ExitCode {
             cli::Command::Models(args) => models_cmd::run(args),
             cli::Command::Chat(args) => chat_cmd::run(args).await,
             cli::Command::Nlu(args) => nlu_cmd::run(args),
+            cli::Command::Bench(_) => unreachable!("handled before the runtime starts"),
         }
     });
     match result {

@@ -69,6 +69,10 @@ pub(crate) struct AgentTurn {
     first_text_at: Option<Instant>,
     first_audio_at: Option<Instant>,
     pub first_frame_at: Option<Instant>,
+    /// A preemptive answer not yet committed: prepared, but not played.
+    pub held: bool,
+    /// When a preemptive answer was committed.
+    pub committed_at: Option<Instant>,
 }
 
 impl AgentTurn {
@@ -86,6 +90,8 @@ impl AgentTurn {
             first_text_at: None,
             first_audio_at: None,
             first_frame_at: None,
+            held: false,
+            committed_at: None,
         }
     }
 
@@ -191,7 +197,7 @@ impl AgentTurn {
 
     /// Every sentence of the finished reply has been handed to playback or skipped.
     pub(crate) fn all_queued(&self) -> bool {
-        self.reply_done && self.next_to_queue == self.sentences.len()
+        !self.held && self.reply_done && self.next_to_queue == self.sentences.len()
     }
 
     pub(crate) fn mark_heard(&mut self, seq: u32) {
@@ -263,6 +269,7 @@ impl AgentTurn {
                 if let Some(last) = heard.last() {
                     let eos = Some(last.times.end_of_speech);
                     t.endpointing = span(eos, Some(last.times.endpoint_at));
+                    t.commitment = span(eos, self.committed_at);
                     t.speech_to_transcript = span(eos, Some(last.transcript_at));
                     t.voice_to_voice = span(eos, self.first_frame_at);
                 }

@@ -23,6 +23,16 @@ pub enum ConfigError {
         /// The configured maximum.
         max_utterance: Duration,
     },
+    /// The preemptive silence must be shorter than the silence that ends a turn for certain.
+    #[error(
+        "preemptive_silence ({preemptive:?}) is longer than end_of_turn_silence ({end_of_turn:?})"
+    )]
+    PreemptiveAfterEndOfTurn {
+        /// The configured preemptive silence.
+        preemptive: Duration,
+        /// The configured end-of-turn silence.
+        end_of_turn: Duration,
+    },
     /// The VAD threshold is a probability.
     #[error("vad_threshold must lie in 0..=1, got {0}")]
     VadThreshold(f32),
@@ -32,8 +42,14 @@ pub enum ConfigError {
 /// single fields (e.g. a slower `end_of_turn_silence` for callers who pause while reading numbers).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TurnConfig {
-    /// Silence after caller speech that ends the caller's turn.
+    /// Silence after caller speech that ends the caller's turn for certain.
     pub end_of_turn_silence: Duration,
+    /// Preemptive turns: the shorter silence after which the utterance is already transcribed
+    /// and answered. The answer plays as soon as it is ready if the transcript reads like a
+    /// finished turn ([`crate::TurnCompletion`]); otherwise it is held until the caller has
+    /// been silent for `end_of_turn_silence`, and dropped if the caller goes on. `None`:
+    /// every turn waits for `end_of_turn_silence`.
+    pub preemptive_silence: Option<Duration>,
     /// Consecutive voiced audio needed before a speech onset counts (filters clicks and pops).
     pub speech_onset: Duration,
     /// Voiced audio an utterance needs to be transcribed; shorter ones are discarded as noise.
@@ -64,6 +80,7 @@ impl Default for TurnConfig {
     fn default() -> Self {
         TurnConfig {
             end_of_turn_silence: Duration::from_millis(400),
+            preemptive_silence: None,
             speech_onset: Duration::from_millis(60),
             min_speech: Duration::from_millis(150),
             barge_in_min_speech: Duration::from_millis(200),
@@ -94,6 +111,20 @@ impl TurnConfig {
         ] {
             if got < frame {
                 return Err(ConfigError::ShorterThanFrame { field, got });
+            }
+        }
+        if let Some(p) = self.preemptive_silence {
+            if p < frame {
+                return Err(ConfigError::ShorterThanFrame {
+                    field: "preemptive_silence",
+                    got: p,
+                });
+            }
+            if p > self.end_of_turn_silence {
+                return Err(ConfigError::PreemptiveAfterEndOfTurn {
+                    preemptive: p,
+                    end_of_turn: self.end_of_turn_silence,
+                });
             }
         }
         if self.min_speech > self.max_utterance {

@@ -7,15 +7,20 @@ use std::time::{Duration, Instant};
 use audio::Frame;
 
 use crate::agent_turn::{AgentTurn, HeardText, Origin, SpeechTimes};
-use crate::config::TurnConfig;
+use crate::config::{frames_in, TurnConfig};
 use crate::events::{
-    ConversationEvent, DiscardReason, EndReason, Speaker, SpeechFailure, TurnRecord,
+    Commitment, ConversationEvent, DiscardReason, EndReason, Speaker, SpeechFailure, TurnRecord,
 };
 use crate::ids::{TurnId, UtteranceId};
 use crate::input::Input;
 use crate::output::{CallerInput, Output};
 use crate::playback::{Outgoing, Playback};
+use crate::turn_completion::{Completion, LexicalCompletion, TurnCompletion};
 use crate::turn_taking::{default_voice_decision, Endpointer, TurnSignal, VoiceDecision};
+
+/// Extra wait, beyond `end_of_turn_silence`, before a held preemptive turn is committed when
+/// caller audio has stopped arriving altogether (a stalled stream).
+const HELD_STALL_GRACE: Duration = Duration::from_secs(1);
 
 /// One phone call's conversation: feed it [`Input`]s with the instant they happened, drain
 /// [`Output`]s, and wake it at [`Conversation::poll_timeout`]. It never blocks, never reads
@@ -26,7 +31,14 @@ pub struct Conversation {
     /// Latest instant seen; inputs that arrive with an older one are treated as happening now.
     now: Instant,
     voice: Box<dyn VoiceDecision>,
+    completion: Box<dyn TurnCompletion>,
     endpointer: Endpointer,
+    /// Consecutive unvoiced caller frames since the last voiced one (across utterances).
+    caller_silence: usize,
+    /// When the caller's last voiced frame arrived.
+    last_voiced_at: Option<Instant>,
+    /// `end_of_turn_silence` in frames: the silence that commits a held preemptive turn.
+    commit_silence: usize,
     playback: Playback,
     outputs: VecDeque<Output>,
     started: bool,
@@ -58,6 +70,10 @@ impl Conversation {
     ) -> Self {
         Conversation {
             endpointer: Endpointer::new(&config),
+            completion: Box::new(LexicalCompletion),
+            caller_silence: 0,
+            last_voiced_at: None,
+            commit_silence: frames_in(config.end_of_turn_silence),
             playback: Playback::new(config.playout_lead, config.mark_timeout),
             config,
             started_at: now,
@@ -73,6 +89,12 @@ impl Conversation {
             held: Vec::new(),
             answered_through: None,
         }
+    }
+
+    /// Judges preemptive turns with `completion` instead of the built-in [`LexicalCompletion`].
+    pub fn with_turn_completion(mut self, completion: Box<dyn TurnCompletion>) -> Self {
+        self.completion = completion;
+        self
     }
 
     /// Feeds one thing that happened at `now`. Drain [`Conversation::poll_output`] afterwards.
@@ -155,7 +177,9 @@ impl Conversation {
             self.endpointer.stall_deadline(),
             self.active
                 .as_ref()
+                .filter(|t| !t.held)
                 .and_then(|t| t.synthesis_deadline(self.config.synthesis_timeout)),
+            self.held_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -235,9 +259,50 @@ impl Conversation {
 
     fn on_caller_audio(&mut self, frame: Frame, now: Instant) {
         let voiced = self.voice.is_speech(&frame);
+        if voiced {
+            self.caller_silence = 0;
+            self.last_voiced_at = Some(now);
+        } else {
+            self.caller_silence += 1;
+        }
         if let Some(signal) = self.endpointer.push(frame, voiced, now) {
             self.on_turn_signal(signal, now);
         }
+        if self.caller_silence >= self.commit_silence {
+            self.commit_held(Commitment::Silence, now);
+        }
+    }
+
+    /// A held preemptive turn gives up waiting for caller audio that stopped arriving.
+    fn held_deadline(&self) -> Option<Instant> {
+        if !self.active.as_ref().is_some_and(|t| t.held) {
+            return None;
+        }
+        let last = self.last_voiced_at?;
+        Some(last + self.config.end_of_turn_silence + HELD_STALL_GRACE)
+    }
+
+    /// Commits the held preemptive turn, if there is one: its answer may now play.
+    fn commit_held(&mut self, by: Commitment, now: Instant) {
+        let Some(turn) = self.active.as_mut().filter(|t| t.held) else {
+            return;
+        };
+        turn.held = false;
+        let id = turn.id;
+        let end_of_speech = match &turn.origin {
+            Origin::Speech(heard) => heard.last().map(|h| h.times.end_of_speech),
+            _ => None,
+        };
+        let after_speech =
+            end_of_speech.map_or(Duration::ZERO, |e| now.saturating_duration_since(e));
+        turn.committed_at = Some(now);
+        let at = self.since_start(now);
+        self.event(ConversationEvent::TurnCommitted {
+            turn: id,
+            by,
+            after_speech,
+            at,
+        });
     }
 
     fn on_turn_signal(&mut self, signal: TurnSignal, now: Instant) {
@@ -348,7 +413,21 @@ impl Conversation {
             .collect::<Vec<_>>()
             .join(" ");
         self.answered_through = heard.iter().map(|h| h.utterance).max().max(answered);
+        let preemptive = self.config.preemptive_silence.is_some();
+        let complete = preemptive && self.completion.judge(&text) == Completion::Complete;
         self.ask(Origin::Speech(heard), CallerInput::Speech(text), now);
+        if preemptive {
+            // Answering starts now either way; only playing it waits for the commitment.
+            if let Some(t) = self.active.as_mut() {
+                t.held = true;
+            }
+            if complete {
+                self.commit_held(Commitment::Complete, now);
+            } else if self.caller_silence >= self.commit_silence {
+                // The transcript came back after the long silence had already passed.
+                self.commit_held(Commitment::Silence, now);
+            }
+        }
     }
 
     fn ask(&mut self, origin: Origin, input: CallerInput, now: Instant) {
@@ -387,7 +466,9 @@ impl Conversation {
         };
         let at = self.since_start(now);
         if !turn.audible() {
-            if turn.end_call {
+            // An unheard goodbye plays anyway (the brain decided to end the call), unless it
+            // was only a preemptive answer to words the caller has not finished.
+            if turn.end_call && !turn.held {
                 return;
             }
             let turn = self.active.take().expect("checked above");
@@ -465,8 +546,12 @@ impl Conversation {
         if let Some(signal) = self.endpointer.on_time(now) {
             self.on_turn_signal(signal, now);
         }
+        if self.held_deadline().is_some_and(|d| now >= d) {
+            self.commit_held(Commitment::Silence, now);
+        }
         let timeout = self.config.synthesis_timeout;
-        if let Some(turn) = self.active.as_mut() {
+        // A held turn keeps its synthesized audio until it is committed.
+        if let Some(turn) = self.active.as_mut().filter(|t| !t.held) {
             let id = turn.id;
             let mut failed = Vec::new();
             while let Some(f) = turn.expire_synthesis(now, timeout) {

@@ -60,6 +60,9 @@ pub struct TurnTimings {
     pub transcript_to_reply: Option<Duration>,
     /// First reply text → first synthesized audio.
     pub reply_to_audio: Option<Duration>,
+    /// Preemptive turns: end of speech → the engine committed to answering (the transcript
+    /// read as finished, or the caller stayed silent for `end_of_turn_silence`).
+    pub commitment: Option<Duration>,
     /// End of speech (or key press) → first audio frame sent: the voice-to-voice latency the
     /// caller experiences.
     pub voice_to_voice: Option<Duration>,
@@ -81,6 +84,15 @@ pub enum SpeechFailure {
     Provider,
     /// No audio came within `synthesis_timeout`.
     Timeout,
+}
+
+/// What committed a preemptive turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commitment {
+    /// The transcript read like a finished turn.
+    Complete,
+    /// It did not, but the caller stayed silent for `end_of_turn_silence`.
+    Silence,
 }
 
 /// Why the call ended.
@@ -163,6 +175,17 @@ pub enum ConversationEvent {
         turn: TurnId,
         /// Its sentence.
         seq: u32,
+        /// Since call start.
+        at: Duration,
+    },
+    /// A preemptive turn was committed: its answer may now be played.
+    TurnCommitted {
+        /// The agent turn answering the caller.
+        turn: TurnId,
+        /// What committed it.
+        by: Commitment,
+        /// End of the caller's speech → the commitment.
+        after_speech: Duration,
         /// Since call start.
         at: Duration,
     },

@@ -28,6 +28,14 @@
 //! (Whisper works on whole utterances); otherwise it is discarded as noise. A caller talking
 //! for `max_utterance` is cut there and transcribed in pieces.
 //!
+//! **Preemptive turns.** With `preemptive_silence` set, the utterance already ends (and is
+//! transcribed and answered) after that shorter silence. A [`TurnCompletion`] judges the
+//! transcript: a finished-sounding turn is committed at once and its answer plays when ready; an
+//! unfinished one ("I would like to") is held, committed only once the caller has been silent
+//! for `end_of_turn_silence`, and dropped as superseded if the caller goes on. Each commitment is
+//! reported as [`ConversationEvent::TurnCommitted`]. The wait for the caller is thus spent
+//! producing the answer instead of before it.
+//!
 //! **Answering.** A non-empty transcript becomes [`Output::AskBrain`] for a new turn, unless
 //! more caller words are coming (the caller is talking again, or another transcript is
 //! outstanding): then the words are held and answered together. When the caller keeps talking
@@ -65,15 +73,17 @@ mod input;
 mod output;
 mod playback;
 mod sentences;
+mod turn_completion;
 mod turn_taking;
 
 pub use config::{ConfigError, TurnConfig};
 pub use engine::Conversation;
 pub use events::{
-    ConversationEvent, DiscardReason, EndReason, PartlyHeard, Speaker, SpeechFailure, TurnRecord,
-    TurnTimings,
+    Commitment, ConversationEvent, DiscardReason, EndReason, PartlyHeard, Speaker, SpeechFailure,
+    TurnRecord, TurnTimings,
 };
 pub use ids::{TurnId, UtteranceId};
 pub use input::Input;
 pub use output::{CallerInput, Output};
+pub use turn_completion::{Completion, LexicalCompletion, TurnCompletion};
 pub use turn_taking::VoiceDecision;

@@ -100,7 +100,13 @@ impl Endpointer {
             onset_frames,
             min_speech_frames: frames_in(config.min_speech),
             confirm_frames: frames_in(config.barge_in_min_speech),
-            silence_frames: frames_in(config.end_of_turn_silence),
+            // Preemptive turns end the utterance early; the engine decides when it counts.
+            silence_frames: frames_in(
+                config
+                    .preemptive_silence
+                    .unwrap_or(config.end_of_turn_silence)
+                    .min(config.end_of_turn_silence),
+            ),
             max_frames: frames_in(config.max_utterance).max(onset_frames),
             preroll_frames,
             stall_after: config.end_of_turn_silence + STALL_GRACE,

@@ -95,7 +95,7 @@ impl std::fmt::Debug for LlamaBackend {
 }
 
 /// llama.cpp's global state may be initialised once per process; every backend shares it.
-fn process_backend() -> Result<&'static LlamaCppBackend, LocalLlmError> {
+pub(crate) fn process_backend() -> Result<&'static LlamaCppBackend, LocalLlmError> {
     static BACKEND: OnceLock<Result<LlamaCppBackend, String>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {

@@ -78,6 +78,7 @@ fn event_kind(ev: &ConversationEvent) -> &'static str {
         ConversationEvent::Dtmf { .. } => "dtmf",
         ConversationEvent::SpeechFailed { .. } => "speech_failed",
         ConversationEvent::MarkTimedOut { .. } => "mark_timed_out",
+        ConversationEvent::TurnCommitted { .. } => "turn_committed",
         ConversationEvent::CallEnded { .. } => "call_ended",
     }
 }

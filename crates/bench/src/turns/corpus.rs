@@ -46,6 +46,22 @@ pub struct LabelledTurn {
     pub last_word_end: usize,
     /// Pauses inside the turn, `[start, end)` in samples: a turn ended in one cut the caller off.
     pub hesitations: Vec<(usize, usize)>,
+    /// Every word with the sample where it ends (a phrase's duration shared evenly among its
+    /// words): what an ideal streaming STT has heard by a given moment.
+    pub words: Vec<(usize, String)>,
+}
+
+impl LabelledTurn {
+    /// The words that ended in `[from, to)` samples, as an ideal STT would transcribe that
+    /// stretch of audio.
+    pub fn words_between(&self, from: usize, to: usize) -> String {
+        self.words
+            .iter()
+            .filter(|(end, _)| *end > from && *end <= to)
+            .map(|(_, w)| w.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 fn script() -> Vec<(Kind, Vec<Seg>)> {
@@ -179,10 +195,17 @@ pub fn build(tts: &dyn Tts, seed: u64) -> Result<Vec<LabelledTurn>, speech::Spee
         let mut pcm = vec![0i16; samples(LEAD_MS)];
         let mut hesitations = Vec::new();
         let mut text = Vec::new();
+        let mut words = Vec::new();
         for seg in segs {
             match seg {
                 Seg::Say(t) => {
+                    let start = pcm.len();
                     pcm.extend(phrase(tts, t)?);
+                    let ws: Vec<&str> = t.split_whitespace().collect();
+                    let len = pcm.len() - start;
+                    for (k, w) in ws.iter().enumerate() {
+                        words.push((start + len * (k + 1) / ws.len(), (*w).to_owned()));
+                    }
                     text.push(t.to_owned());
                 }
                 Seg::Pause(ms) => {
@@ -205,6 +228,7 @@ pub fn build(tts: &dyn Tts, seed: u64) -> Result<Vec<LabelledTurn>, speech::Spee
             pcm,
             last_word_end,
             hesitations,
+            words,
         });
     }
     Ok(out)
