@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::events::{PartlyHeard, Speaker, TurnRecord, TurnTimings};
+use crate::events::{Commitment, PartlyHeard, Speaker, TurnRecord, TurnTimings};
 use crate::ids::{TurnId, UtteranceId};
 use crate::playback::SentenceKey;
 use crate::sentences::SentenceSplitter;
@@ -73,6 +73,10 @@ pub(crate) struct AgentTurn {
     pub held: bool,
     /// When a preemptive answer was committed.
     pub committed_at: Option<Instant>,
+    /// A held answer plays once the caller has been silent this many frames...
+    pub commit_after: usize,
+    /// ... and is then reported as committed by this.
+    pub commit_by: Commitment,
 }
 
 impl AgentTurn {
@@ -92,6 +96,8 @@ impl AgentTurn {
             first_frame_at: None,
             held: false,
             committed_at: None,
+            commit_after: 0,
+            commit_by: Commitment::Complete,
         }
     }
 

@@ -22,6 +22,10 @@ use crate::turn_taking::{default_voice_decision, Endpointer, TurnSignal, VoiceDe
 /// caller audio has stopped arriving altogether (a stalled stream).
 const HELD_STALL_GRACE: Duration = Duration::from_secs(1);
 
+/// Preemptive turns of at most this many words wait half the end-of-turn silence even when
+/// they read as finished.
+const SHORT_TURN_WORDS: usize = 2;
+
 /// One phone call's conversation: feed it [`Input`]s with the instant they happened, drain
 /// [`Output`]s, and wake it at [`Conversation::poll_timeout`]. It never blocks, never reads
 /// the clock and does no IO, so a whole call can be replayed on a virtual clock.
@@ -268,8 +272,12 @@ impl Conversation {
         if let Some(signal) = self.endpointer.push(frame, voiced, now) {
             self.on_turn_signal(signal, now);
         }
-        if self.caller_silence >= self.commit_silence {
-            self.commit_held(Commitment::Silence, now);
+        if self
+            .active
+            .as_ref()
+            .is_some_and(|t| t.held && self.caller_silence >= t.commit_after)
+        {
+            self.commit_held(now);
         }
     }
 
@@ -283,11 +291,12 @@ impl Conversation {
     }
 
     /// Commits the held preemptive turn, if there is one: its answer may now play.
-    fn commit_held(&mut self, by: Commitment, now: Instant) {
+    fn commit_held(&mut self, now: Instant) {
         let Some(turn) = self.active.as_mut().filter(|t| t.held) else {
             return;
         };
         turn.held = false;
+        let by = turn.commit_by;
         let id = turn.id;
         let end_of_speech = match &turn.origin {
             Origin::Speech(heard) => heard.last().map(|h| h.times.end_of_speech),
@@ -414,18 +423,29 @@ impl Conversation {
             .join(" ");
         self.answered_through = heard.iter().map(|h| h.utterance).max().max(answered);
         let preemptive = self.config.preemptive_silence.is_some();
-        let complete = preemptive && self.completion.judge(&text) == Completion::Complete;
+        // The silence after which the answer may play: none for a finished-sounding turn,
+        // the whole end-of-turn silence for an unfinished one. A one- or two-word turn
+        // ("Thanks," before "goodbye", "Well,", "Yes," before the details) waits half of it:
+        // finished or not, such short words so often lead into more.
+        let hold = match preemptive.then(|| self.completion.judge(&text)) {
+            None => None,
+            Some(Completion::Incomplete) => Some((self.commit_silence, Commitment::Silence)),
+            Some(Completion::Complete) if text.split_whitespace().count() <= SHORT_TURN_WORDS => {
+                Some((self.commit_silence / 2, Commitment::Complete))
+            }
+            Some(Completion::Complete) => Some((0, Commitment::Complete)),
+        };
         self.ask(Origin::Speech(heard), CallerInput::Speech(text), now);
-        if preemptive {
+        if let Some((frames, by)) = hold {
             // Answering starts now either way; only playing it waits for the commitment.
             if let Some(t) = self.active.as_mut() {
                 t.held = true;
+                t.commit_after = frames;
+                t.commit_by = by;
             }
-            if complete {
-                self.commit_held(Commitment::Complete, now);
-            } else if self.caller_silence >= self.commit_silence {
-                // The transcript came back after the long silence had already passed.
-                self.commit_held(Commitment::Silence, now);
+            // The silence may have passed already (a slow transcript).
+            if self.caller_silence >= frames {
+                self.commit_held(now);
             }
         }
     }
@@ -547,7 +567,10 @@ impl Conversation {
             self.on_turn_signal(signal, now);
         }
         if self.held_deadline().is_some_and(|d| now >= d) {
-            self.commit_held(Commitment::Silence, now);
+            if let Some(t) = self.active.as_mut() {
+                t.commit_by = Commitment::Silence;
+            }
+            self.commit_held(now);
         }
         let timeout = self.config.synthesis_timeout;
         // A held turn keeps its synthesized audio until it is committed.

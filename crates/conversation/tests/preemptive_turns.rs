@@ -153,3 +153,33 @@ fn a_preemptive_silence_longer_than_the_end_of_turn_is_rejected() {
     assert!(c.validate().is_err());
     assert!(preemptive().validate().is_ok());
 }
+
+#[test]
+fn a_short_turn_waits_half_the_long_silence_because_more_often_follows() {
+    let mut h = Harness::new(preemptive());
+    let turn = preemptive_turn(&mut h, "Thanks,");
+    h.reply(turn, "You're welcome.", false);
+    assert!(frames(&h.audio(turn, 0, tts_audio(400, 7))).is_empty());
+    // 160 ms so far; committed at 440 ms (half of 900, in whole frames).
+    assert!(frames(&h.silence(260)).is_empty());
+    let out = h.silence(20);
+    assert_eq!(commitments(&h), vec![(turn, Commitment::Complete)]);
+    assert!(!frames(&out).is_empty());
+}
+
+#[test]
+fn thanks_then_goodbye_is_one_turn_when_the_caller_goes_on_within_the_short_wait() {
+    let mut h = Harness::new(preemptive());
+    let first = preemptive_turn(&mut h, "Thanks,");
+    h.reply(first, "Goodbye!", true);
+    h.silence(100);
+    let out = h.speak(400);
+    assert!(has(&out, &Output::CancelTurn(first)), "{out:?}");
+    let (u2, _) = transcribed(&h.silence(160)).expect("second utterance");
+    let out = h.handle(Input::Transcript {
+        utterance: u2,
+        text: "goodbye!".into(),
+    });
+    let (_, input) = asked(&out).expect("asked again");
+    assert_eq!(input, CallerInput::Speech("Thanks, goodbye!".into()));
+}

@@ -212,16 +212,19 @@ async fn listen(
     let n = shared.connections.fetch_add(1, Ordering::SeqCst) + 1;
     *shared.last_params.lock().unwrap_or_else(|p| p.into_inner()) = Some(params.clone());
     let request_id = request_id(n);
-    ws.on_upgrade(move |socket| async move {
-        Stream {
-            socket,
-            shared,
-            params,
-            request_id,
-        }
-        .run()
-        .await
-    })
+    // Sized like the real service's traffic: the load bench runs many of these in-process.
+    ws.read_buffer_size(16 * 1024)
+        .write_buffer_size(16 * 1024)
+        .on_upgrade(move |socket| async move {
+            Stream {
+                socket,
+                shared,
+                params,
+                request_id,
+            }
+            .run()
+            .await
+        })
 }
 
 /// A refused handshake the way Deepgram refuses it: status, `dg-error` header, JSON body.

@@ -349,11 +349,14 @@ async fn upgrade(
     };
     shared.ws_connections.fetch_add(1, Ordering::SeqCst);
     let model = query.model();
-    ws.on_upgrade(move |socket| async move {
-        if let Err(e) = session(shared, socket, format, model).await {
-            tracing::debug!(error = %e, "fake Deepgram speak session ended");
-        }
-    })
+    // Sized like the real service's traffic: the load bench runs many of these in-process.
+    ws.read_buffer_size(16 * 1024)
+        .write_buffer_size(16 * 1024)
+        .on_upgrade(move |socket| async move {
+            if let Err(e) = session(shared, socket, format, model).await {
+                tracing::debug!(error = %e, "fake Deepgram speak session ended");
+            }
+        })
 }
 
 /// One websocket session. Outgoing messages queue up and are sent between reads, so a Clear

@@ -55,7 +55,7 @@ pub(crate) enum Transport {
 /// With live transcription, our own end-of-turn silence (the provider's endpointing decides first).
 /// Preemptive turns by default: answer preparation starts after this much silence, and a
 /// finished-sounding turn is answered without waiting longer (docs/benchmarks.md, turn-taking:
-/// 250 ms median end-of-turn delay and 3.3 % audible cut-offs on the labelled set, against
+/// 270 ms median end-of-turn delay and 3.3 % audible cut-offs on the labelled set, against
 /// 480 ms and 4.9 % for the former 400 ms silence timer).
 const DEFAULT_PREEMPTIVE_SILENCE_MS: u32 = 160;
 /// With preemption, the silence that ends an unfinished-sounding turn (no hesitation in the

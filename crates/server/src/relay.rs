@@ -113,7 +113,7 @@ pub(crate) async fn upgrade(
     if let Err(code) = check_handshake(&state, &headers, &uri) {
         return code.into_response();
     }
-    ws.on_upgrade(move |socket| run(socket, state))
+    crate::media_stream::sized(ws).on_upgrade(move |socket| run(socket, state))
 }
 
 /// A running language-model turn and the task forwarding its events.

@@ -99,7 +99,7 @@ pub(crate) async fn upgrade(
         Ok(a) => a,
         Err(e) => return (axum::http::StatusCode::NOT_FOUND, e.to_string()).into_response(),
     };
-    ws.on_upgrade(move |socket| async move {
+    crate::media_stream::sized(ws).on_upgrade(move |socket| async move {
         let _active = state.call_guard();
         let call_sid = format!("WB{:032x}", rand::random::<u128>());
         if let Err(e) = state

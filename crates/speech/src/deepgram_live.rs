@@ -56,7 +56,13 @@ impl DeepgramLive {
             // the only one compiled in (no aws-lc). Installing twice is a harmless no-op.
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
-        let connecting = tokio_tungstenite::connect_async(request);
+        // Small buffers (one per call; Deepgram's messages are a few KiB at most) and no
+        // Nagle delay on the 20 ms audio frames.
+        let connecting = tokio_tungstenite::connect_async_with_config(
+            request,
+            Some(crate::deepgram_config::ws_config()),
+            true,
+        );
         let (socket, _response) = tokio::time::timeout(config.connect_timeout, connecting)
             .await
             .map_err(|_| SpeechError::Unreachable {

@@ -141,7 +141,13 @@ impl DeepgramSpeaker {
         request.headers_mut().insert("authorization", auth);
         // The default rustls connector uses the process-wide crypto provider.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let connecting = tokio_tungstenite::connect_async(request);
+        // Small buffers (one per call; Deepgram's messages are a few KiB at most) and no
+        // Nagle delay on the 20 ms audio frames.
+        let connecting = tokio_tungstenite::connect_async_with_config(
+            request,
+            Some(crate::deepgram_config::ws_config()),
+            true,
+        );
         let (socket, _) = tokio::time::timeout(config.connect_timeout, connecting)
             .await
             .map_err(|_| SpeechError::Unreachable {

@@ -134,7 +134,11 @@ async fn call(http: &reqwest::Client, plan: &CallerPlan, n: u64) -> Result<CallO
         return Err((CallError::Webhook(format!("no <Stream> in {twiml}")), out));
     };
     let ws_url = format!("{}{path}", plan.server.replacen("http", "ws", 1));
-    let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+    // Small buffers like Twilio's side of a call: the callers share the process being measured.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(8 * 1024);
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(ws_url.as_str(), Some(config), true)
         .await
         .map_err(|e| (CallError::Stream(e.to_string()), out.clone()))?;
     let (mut tx, mut rx) = ws.split();
