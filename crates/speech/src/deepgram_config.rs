@@ -70,6 +70,14 @@ impl std::fmt::Debug for DeepgramConfig {
     }
 }
 
+/// Websocket settings for the per-call Deepgram sockets: 16 KiB buffers instead of
+/// tungstenite's 128 KiB (a call's messages are far smaller, and there is one socket per call).
+pub(crate) fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(16 * 1024)
+        .write_buffer_size(16 * 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,12 +121,4 @@ mod tests {
         assert!(!text.contains("\"k\""));
         assert!(text.contains("redacted"));
     }
-}
-
-/// Websocket settings for the per-call Deepgram sockets: 16 KiB buffers instead of
-/// tungstenite's 128 KiB (a call's messages are far smaller, and there is one socket per call).
-pub(crate) fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
-    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(16 * 1024)
-        .write_buffer_size(16 * 1024)
 }
