@@ -64,7 +64,7 @@ fn sid(prefix: &str, n: u64) -> String {
 
 /// The `<Stream url>` path and the `<Parameter>`s of a TwiML answer (a minimal scan: the
 /// server's own TwiML is checked in depth by `sim`'s tests; here only these values are needed).
-fn stream_from_twiml(xml: &str) -> Option<(String, Vec<(String, String)>)> {
+pub fn stream_from_twiml(xml: &str) -> Option<(String, Vec<(String, String)>)> {
     let attr = |tag: &str, name: &str| -> Option<String> {
         let key = format!("{name}=\"");
         let i = tag.find(&key)? + key.len();

@@ -72,32 +72,7 @@ pub struct CallOutcome {
     pub error: Option<String>,
 }
 
-/// The `<Stream url>` path and `<Parameter>`s of the TwiML answer. A minimal scan, like
-/// [`crate::load::caller`]'s (private there): the server's TwiML is checked in depth by `sim`.
-pub fn stream_from_twiml(xml: &str) -> Option<(String, Vec<(String, String)>)> {
-    let attr = |tag: &str, name: &str| -> Option<String> {
-        let key = format!("{name}=\"");
-        let i = tag.find(&key)? + key.len();
-        Some(tag[i..i + tag[i..].find('"')?].replace("&amp;", "&"))
-    };
-    let s = xml.find("<Stream")?;
-    let tag_end = s + xml[s..].find('>')?;
-    let url = attr(&xml[s..tag_end], "url")?;
-    let path = url
-        .split_once("://")
-        .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_owned()))?;
-    let mut params = Vec::new();
-    let mut rest = &xml[tag_end..];
-    while let Some(p) = rest.find("<Parameter") {
-        let end = p + rest[p..].find('>')?;
-        let tag = &rest[p..end];
-        if let (Some(n), Some(v)) = (attr(tag, "name"), attr(tag, "value")) {
-            params.push((n, v));
-        }
-        rest = &rest[end..];
-    }
-    Some((path, params))
-}
+pub use crate::load::caller::stream_from_twiml;
 
 enum Phase {
     /// Waiting for the greeting to be played.
