@@ -47,40 +47,7 @@ pub enum Command {
         max_failed_share: f64,
     },
     /// Endpointing sweep on the labelled caller turns (espeak-ng voice), on a virtual clock.
-    Turns {
-        /// end_of_turn_silence values tried without preemption (ms).
-        #[arg(
-            long,
-            value_delimiter = ',',
-            default_value = "200,300,400,500,600,700,800,900,1000"
-        )]
-        plain_ms: Vec<u64>,
-        /// preemptive_silence values tried (ms).
-        #[arg(long, value_delimiter = ',', default_value = "120,160,200,300")]
-        preemptive_ms: Vec<u64>,
-        /// end_of_turn_silence values tried with preemption (ms).
-        #[arg(long, value_delimiter = ',', default_value = "600,700,800,900,1000")]
-        commit_ms: Vec<u64>,
-        /// Virtual STT latencies tried with preemption (ms).
-        #[arg(long, value_delimiter = ',', default_value = "0,150")]
-        stt_ms: Vec<u64>,
-        /// Commitment → the answer's first audio, for the audible cut-off rate (ms).
-        #[arg(long, default_value_t = 300)]
-        answer_ms: u64,
-        /// Completion judges compared with preemption: lexical, model (SmolLM2 end-of-turn
-        /// probability), both.
-        #[arg(long, value_delimiter = ',', default_value = "lexical,model,both")]
-        judges: Vec<String>,
-        /// The model's probability at or above which a turn counts as finished.
-        #[arg(long, default_value_t = 0.1)]
-        lm_threshold: f32,
-        /// Where `callpilot models install` put the models (the chat model for `model`).
-        #[arg(long, env = "CALLPILOT_MODELS_DIR", default_value = "models")]
-        models_dir: PathBuf,
-        /// Most cut-offs (share of all turns) the recommended setting may have.
-        #[arg(long, default_value_t = 0.05)]
-        max_cut_off: f64,
-    },
+    Turns(TurnsArgs),
     /// Voice-to-voice latency with the embedded local models (Whisper, Piper), split into
     /// endpointing, STT, brain and TTS: one call asking spoken questions in real time.
     Local {
@@ -156,16 +123,41 @@ fn run_load(out: &Path, cfg: LoadConfig) -> Result<(), Box<dyn std::error::Error
     Ok(())
 }
 
-struct TurnsArgs {
-    plain_ms: Vec<u64>,
-    preemptive_ms: Vec<u64>,
-    commit_ms: Vec<u64>,
-    stt_ms: Vec<u64>,
-    answer_ms: u64,
-    judges: Vec<String>,
-    lm_threshold: f32,
-    models_dir: PathBuf,
-    max_cut_off: f64,
+/// `turns`: the endpointing settings and completion judges to compare.
+#[derive(Debug, Args)]
+pub struct TurnsArgs {
+    /// end_of_turn_silence values tried without preemption (ms).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "200,300,400,500,600,700,800,900,1000"
+    )]
+    pub plain_ms: Vec<u64>,
+    /// preemptive_silence values tried (ms).
+    #[arg(long, value_delimiter = ',', default_value = "120,160,200,300")]
+    pub preemptive_ms: Vec<u64>,
+    /// end_of_turn_silence values tried with preemption (ms).
+    #[arg(long, value_delimiter = ',', default_value = "600,700,800,900,1000")]
+    pub commit_ms: Vec<u64>,
+    /// Virtual STT latencies tried with preemption (ms).
+    #[arg(long, value_delimiter = ',', default_value = "0,150")]
+    pub stt_ms: Vec<u64>,
+    /// Commitment → the answer's first audio, for the audible cut-off rate (ms).
+    #[arg(long, default_value_t = 300)]
+    pub answer_ms: u64,
+    /// Completion judges compared with preemption: lexical, model (SmolLM2 end-of-turn
+    /// probability), both.
+    #[arg(long, value_delimiter = ',', default_value = "lexical,model,both")]
+    pub judges: Vec<String>,
+    /// The model's probability at or above which a turn counts as finished.
+    #[arg(long, default_value_t = 0.1)]
+    pub lm_threshold: f32,
+    /// Where `callpilot models install` put the models (the chat model for `model`).
+    #[arg(long, env = "CALLPILOT_MODELS_DIR", default_value = "models")]
+    pub models_dir: PathBuf,
+    /// Most cut-offs (share of all turns) the recommended setting may have.
+    #[arg(long, default_value_t = 0.05)]
+    pub max_cut_off: f64,
 }
 
 fn turns_table(
@@ -390,30 +382,7 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 max_failed_share,
             },
         ),
-        Command::Turns {
-            plain_ms,
-            preemptive_ms,
-            commit_ms,
-            stt_ms,
-            answer_ms,
-            judges,
-            lm_threshold,
-            models_dir,
-            max_cut_off,
-        } => run_turns(
-            &args.out,
-            TurnsArgs {
-                plain_ms,
-                preemptive_ms,
-                commit_ms,
-                stt_ms,
-                answer_ms,
-                judges,
-                lm_threshold,
-                models_dir,
-                max_cut_off,
-            },
-        ),
+        Command::Turns(turns) => run_turns(&args.out, turns),
         Command::Local {
             questions,
             llm,
